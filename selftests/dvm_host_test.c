@@ -40,7 +40,9 @@ static void test_sync_exits(void)
 	vm = vm_create_with_one_vcpu(&vcpu, guest_sync_loop);
 	for (i = 0; i < NR_SYNCS; i++) {
 		vcpu_run(vcpu);
-		TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+		TEST_ASSERT(vcpu->run->exit_reason == KVM_EXIT_IO,
+			    "exit %d: reason %u, want KVM_EXIT_IO", i,
+			    vcpu->run->exit_reason);
 		TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_SYNC,
 			    "exit %d: expected UCALL_SYNC", i);
 		TEST_ASSERT(uc.args[1] == i, "exit %d: guest sent %lu", i,

@@ -42,7 +42,7 @@ int main(void)
 	vm_vaddr_t buf;
 	int i;
 
-	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	vm = __vm_create_with_one_vcpu(&vcpu, NR_PAGES + 64, guest_code);
 	buf = vm_vaddr_alloc(vm, NR_PAGES * 4096, 0x10000000);
 	vcpu_args_set(vcpu, 1, buf);
 	/* The first exit pays for the guest's own page faults: skip it. */
