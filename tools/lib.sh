@@ -2,7 +2,7 @@
 # Common settings for DVM's tools. Sourced, never run.
 
 DVM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DVM_CACHE=${DVM_CACHE:-$HOME/.cache/dvm}
+DVM_CACHE=${DVM_CACHE:-${HOME:-/root}/.cache/dvm}
 DVM_LOGS=$DVM_CACHE/logs
 mkdir -p "$DVM_CACHE" "$DVM_LOGS"
 
