@@ -48,6 +48,83 @@ struct dvm_wire_msg {
 	u64 req_id;
 };
 
+/*
+ * Message types. Types 1-5 are the handshake: a connection carries nothing
+ * else until it is authenticated, and never carries them again after.
+ */
+enum dvm_msg_type {
+	DVM_MSG_NONE = 0,	/* never valid */
+	DVM_MSG_HELLO,		/* connector -> acceptor: struct dvm_msg_hello */
+	DVM_MSG_CHALLENGE,	/* acceptor -> connector: struct dvm_msg_challenge */
+	DVM_MSG_PROOF,		/* connector -> acceptor: struct dvm_msg_proof */
+	DVM_MSG_WELCOME,	/* acceptor -> connector: no payload */
+	DVM_MSG_REJECT,		/* either way: struct dvm_msg_error */
+	DVM_MSG_MESH_READY,	/* node -> node 0: all my links are up */
+	DVM_MSG_MESH_UP,	/* node 0 -> all: every link is up */
+	DVM_MSG_ABORT,		/* join failed: struct dvm_msg_error */
+	DVM_MSG_HEARTBEAT,	/* one-way, no payload */
+	DVM_MSG_BROKEN,		/* a node was lost: struct dvm_msg_error */
+	DVM_MSG_LEAVE,		/* the sender leaves the cluster */
+	DVM_MSG_VCPUS,		/* node -> node 0: struct dvm_msg_vcpus */
+	DVM_MSG_VCPUS_VERDICT,	/* node 0 -> all: struct dvm_msg_verdict */
+	DVM_MSG_ECHO,		/* request: the reply carries the same payload */
+	DVM_MSG_NR_TYPES
+};
+
+/* Room in per-type statistics, for types later issues add. */
+#define DVM_MSG_STAT_TYPES	32
+static_assert(DVM_MSG_NR_TYPES <= DVM_MSG_STAT_TYPES);
+
+#define DVM_NONCE_SIZE		32
+#define DVM_MAC_SIZE		32	/* HMAC-SHA256 */
+
+struct dvm_msg_hello {
+	__le32 node_id;		/* the connector */
+	__le32 nr_nodes;
+	__le32 target;		/* the acceptor it means to reach */
+	__le32 transport;
+	__u8 nonce[DVM_NONCE_SIZE];
+};
+
+struct dvm_msg_challenge {
+	__le32 node_id;		/* the acceptor */
+	__le32 pad;		/* must be zero */
+	__u8 nonce[DVM_NONCE_SIZE];
+	__u8 mac[DVM_MAC_SIZE];	/* see dvm_auth_mac() */
+};
+
+struct dvm_msg_proof {
+	__u8 mac[DVM_MAC_SIZE];
+};
+
+struct dvm_msg_error {
+	__le32 error;		/* positive errno */
+	__le32 node;		/* the node it is about, or ~0 */
+};
+
+struct dvm_msg_verdict {
+	__le32 error;		/* positive errno, 0: the placement stands */
+	__le32 node;		/* the node refused, or ~0 */
+	__le32 vcpu;		/* the vCPU in conflict, or ~0 */
+	__le32 pad;		/* must be zero */
+};
+
+/*
+ * HMAC-SHA256 under the cluster key of: the 8-byte label, the connector's
+ * and the acceptor's node id (__le32 each), the connector's nonce, the
+ * acceptor's nonce. The acceptor proves itself with label "DVMCHAL1", the
+ * connector with "DVMPROF1".
+ */
+#define DVM_AUTH_LABEL_ACCEPTOR	"DVMCHAL1"
+#define DVM_AUTH_LABEL_CONNECTOR "DVMPROF1"
+#define DVM_AUTH_LABEL_SIZE	8
+
+struct dvm_msg_vcpus {
+	__le32 nr_vcpus;
+	__le32 pad;		/* must be zero */
+	__le64 local[1024 / 64];
+};
+
 void dvm_wire_build(struct dvm_wire_hdr *hdr, const struct dvm_wire_msg *msg);
 int dvm_wire_parse(const struct dvm_wire_hdr *hdr, u16 nr_types,
 		   struct dvm_wire_msg *msg);

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * DVM hooks called from generic and arch KVM code, and DVM's VM
+ * statistics. Everything else of DVM lives in virt/kvm/dvm/.
+ */
+#ifndef __LINUX_KVM_DVM_HOOKS_H
+#define __LINUX_KVM_DVM_HOOKS_H
+
+#include <linux/errno.h>
+#include <linux/types.h>
+#include <uapi/linux/kvm_dvm.h>
+
+struct kvm;
+struct kvm_vcpu;
+
+/* Per-type arrays in the statistics; see virt/kvm/dvm/wire.h. */
+#define KVM_DVM_STAT_TYPES	32
+
+#ifdef CONFIG_KVM_DVM
+
+struct kvm_dvm_vm_stat {
+	u64 tx_msgs[KVM_DVM_STAT_TYPES];
+	u64 rx_msgs[KVM_DVM_STAT_TYPES];
+	u64 tx_bytes[KVM_DVM_STAT_TYPES];
+	u64 rx_bytes[KVM_DVM_STAT_TYPES];
+	u64 malformed;
+	u64 auth_failures;
+	u64 peers_lost;
+	u64 rtt_min_ns;
+	u64 rtt_max_ns;
+	u64 rtt_sum_ns;
+	u64 rtt_count;
+};
+
+#define KVM_DVM_STATS_DESC(field, type, unit, exp, sz)			\
+	{								\
+		{							\
+			STATS_DESC_COMMON(type, unit, KVM_STATS_BASE_POW10,\
+					  exp, sz, 0),			\
+			.offset = offsetof(struct kvm_vm_stat,		\
+					   generic.dvm.field)		\
+		},							\
+		.name = "dvm_" #field,					\
+	}
+
+#define KVM_DVM_STATS_COUNTERS(field, unit)				\
+	KVM_DVM_STATS_DESC(field, KVM_STATS_TYPE_CUMULATIVE, unit, 0,	\
+			   KVM_DVM_STAT_TYPES)
+
+/* Appended to KVM_GENERIC_VM_STATS(), hence the leading comma. */
+#define KVM_DVM_VM_STATS()						\
+	, KVM_DVM_STATS_COUNTERS(tx_msgs, KVM_STATS_UNIT_NONE),		\
+	KVM_DVM_STATS_COUNTERS(rx_msgs, KVM_STATS_UNIT_NONE),		\
+	KVM_DVM_STATS_COUNTERS(tx_bytes, KVM_STATS_UNIT_BYTES),		\
+	KVM_DVM_STATS_COUNTERS(rx_bytes, KVM_STATS_UNIT_BYTES),		\
+	KVM_DVM_STATS_DESC(malformed, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_NONE, 0, 1),			\
+	KVM_DVM_STATS_DESC(auth_failures, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_NONE, 0, 1),			\
+	KVM_DVM_STATS_DESC(peers_lost, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_NONE, 0, 1),			\
+	KVM_DVM_STATS_DESC(rtt_min_ns, KVM_STATS_TYPE_INSTANT,		\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_DESC(rtt_max_ns, KVM_STATS_TYPE_PEAK,		\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_DESC(rtt_sum_ns, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_DESC(rtt_count, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_NONE, 0, 1)
+
+long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
+bool kvm_dvm_is_ioctl(unsigned int ioctl);
+void kvm_dvm_destroy_vm(struct kvm *kvm);
+int kvm_dvm_vcpu_run_check(struct kvm_vcpu *vcpu);
+bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu);
+
+#else /* !CONFIG_KVM_DVM */
+
+struct kvm_dvm_vm_stat {
+};
+
+#define KVM_DVM_VM_STATS()
+
+static inline long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl,
+				    unsigned long arg)
+{
+	return -ENOTTY;
+}
+
+static inline bool kvm_dvm_is_ioctl(unsigned int ioctl)
+{
+	return false;
+}
+
+static inline void kvm_dvm_destroy_vm(struct kvm *kvm)
+{
+}
+
+static inline int kvm_dvm_vcpu_run_check(struct kvm_vcpu *vcpu)
+{
+	return 0;
+}
+
+static inline bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
+{
+	return false;
+}
+
+#endif /* CONFIG_KVM_DVM */
+
+#endif /* __LINUX_KVM_DVM_HOOKS_H */

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * DVM: one KVM virtual machine spread over several hosts. The VM ioctls
+ * below make a VM one node of a cluster. Documented in
+ * Documentation/virt/kvm/dvm.rst.
+ */
+#ifndef __LINUX_KVM_DVM_H
+#define __LINUX_KVM_DVM_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#ifndef KVMIO
+#define KVMIO 0xAE
+#endif
+
+/*
+ * KVM_CHECK_EXTENSION(KVM_CAP_DVM) returns the DVM ABI version, 0 when the
+ * kernel has no DVM. The number is outside upstream's range on purpose.
+ */
+#define KVM_CAP_DVM			0x44564d00
+#define KVM_DVM_ABI_VERSION		1
+
+/* KVM_RUN exit: the cluster lost a node; see struct kvm_dvm_state. */
+#define KVM_EXIT_DVM_BROKEN		0x44564d01
+
+#define KVM_DVM_MAX_NODES		64
+#define KVM_DVM_MAX_KEY			64
+#define KVM_DVM_MIN_KEY			16
+#define KVM_DVM_MAX_VCPUS		1024
+#define KVM_DVM_NO_NODE			0xffffffffu
+
+#define KVM_DVM_TRANSPORT_TCP		1
+#define KVM_DVM_TRANSPORT_RDMA		2
+
+/* One node's address: where it listens, and where it connects from. */
+struct kvm_dvm_node_addr {
+	__u16 family;		/* AF_INET (2) or AF_INET6 (10) */
+	__u16 port;		/* host byte order, not 0 */
+	__u32 scope_id;		/* IPv6 link-local only, else 0 */
+	__u8 addr[16];		/* IPv4: first 4 bytes, rest zero */
+};
+
+struct kvm_dvm_join {
+	__u32 flags;		/* must be 0 */
+	__u32 node_id;		/* this node, < nr_nodes */
+	__u32 nr_nodes;		/* 2 .. KVM_DVM_MAX_NODES */
+	__u32 transport;	/* KVM_DVM_TRANSPORT_* */
+	__u32 connect_timeout_ms; /* 1 .. 600000 */
+	__u32 key_len;		/* KVM_DVM_MIN_KEY .. KVM_DVM_MAX_KEY */
+	__u8 key[KVM_DVM_MAX_KEY];
+	__u64 addrs;		/* user pointer: nr_nodes struct kvm_dvm_node_addr */
+	__u32 failed_node;	/* out: the peer that failed, or KVM_DVM_NO_NODE */
+	__u32 pad;		/* must be 0 */
+	__u64 reserved[4];	/* must be 0 */
+};
+
+struct kvm_dvm_vcpus {
+	__u32 flags;		/* must be 0 */
+	__u32 nr_vcpus;		/* vCPUs of the whole VM, 1 .. KVM_DVM_MAX_VCPUS */
+	__u32 failed_node;	/* out: node whose assignment was refused */
+	__u32 failed_vcpu;	/* out: vCPU id in conflict, or KVM_DVM_NO_NODE */
+	__u64 reserved[2];	/* must be 0 */
+	__u64 local[KVM_DVM_MAX_VCPUS / 64]; /* bitmap of vCPU ids run here */
+};
+
+/* struct kvm_dvm_state::state */
+#define KVM_DVM_STATE_NONE		0	/* never joined */
+#define KVM_DVM_STATE_JOINED		1	/* mesh up, vCPUs not placed */
+#define KVM_DVM_STATE_RUNNING		2	/* vCPUs placed, KVM_RUN allowed */
+#define KVM_DVM_STATE_BROKEN		3	/* a node was lost */
+#define KVM_DVM_STATE_LEFT		4	/* KVM_DVM_LEAVE done */
+
+/* struct kvm_dvm_link::state */
+#define KVM_DVM_LINK_SELF		0
+#define KVM_DVM_LINK_UP			1
+#define KVM_DVM_LINK_DOWN		2
+
+struct kvm_dvm_link {
+	__u32 node;
+	__u32 state;		/* KVM_DVM_LINK_* */
+	__u64 tx_msgs;
+	__u64 rx_msgs;
+	__u64 tx_bytes;
+	__u64 rx_bytes;
+	__u64 rtt_min_ns;	/* request/reply round trips; 0 if none */
+	__u64 rtt_avg_ns;
+	__u64 rtt_max_ns;
+	__u64 last_rx_ms;	/* milliseconds since the last message from it */
+};
+
+struct kvm_dvm_state {
+	__u32 flags;		/* must be 0 */
+	__u32 state;		/* KVM_DVM_STATE_* */
+	__u32 node_id;
+	__u32 nr_nodes;
+	__u32 transport;
+	__u32 nr_vcpus;		/* 0 until KVM_DVM_SET_LOCAL_VCPUS */
+	__u32 broken_node;	/* the node lost, or KVM_DVM_NO_NODE */
+	__s32 broken_error;	/* why, as a negative errno; 0 if not broken */
+	__u32 nr_links;		/* in: room in links; out: nr_nodes */
+	__u32 pad;		/* must be 0 */
+	__u64 links;		/* user pointer: nr_links struct kvm_dvm_link */
+	__u64 reserved[4];	/* must be 0 */
+};
+
+/* Request/reply echo to one peer, for tests and benchmarks. */
+struct kvm_dvm_ping {
+	__u32 flags;		/* must be 0 */
+	__u32 node;		/* a peer, not this node */
+	__u32 size;		/* payload bytes, 0 .. 4096 */
+	__u32 count;		/* round trips, 1 .. 1000000 */
+	__u32 depth;		/* requests in flight, 1 .. 256 */
+	__u32 pad;		/* must be 0 */
+	__u64 min_ns;		/* out */
+	__u64 avg_ns;		/* out */
+	__u64 max_ns;		/* out */
+	__u64 total_ns;		/* out: wall time of all round trips */
+	__u64 reserved[2];	/* must be 0 */
+};
+
+#define KVM_DVM_JOIN		_IOWR(KVMIO, 0xf0, struct kvm_dvm_join)
+#define KVM_DVM_SET_LOCAL_VCPUS	_IOWR(KVMIO, 0xf1, struct kvm_dvm_vcpus)
+#define KVM_DVM_GET_STATE	_IOWR(KVMIO, 0xf2, struct kvm_dvm_state)
+#define KVM_DVM_LEAVE		_IO(KVMIO, 0xf3)
+#define KVM_DVM_PING		_IOWR(KVMIO, 0xf4, struct kvm_dvm_ping)
+
+#endif /* __LINUX_KVM_DVM_H */

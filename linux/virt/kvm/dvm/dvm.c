@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DVM: the VM ioctls, the vCPU hooks and the VM's DVM lifetime.
+ */
+#include <linux/kvm_host.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "dvm.h"
+
+bool kvm_dvm_is_ioctl(unsigned int ioctl)
+{
+	switch (ioctl) {
+	case KVM_DVM_JOIN:
+	case KVM_DVM_SET_LOCAL_VCPUS:
+	case KVM_DVM_GET_STATE:
+	case KVM_DVM_LEAVE:
+	case KVM_DVM_PING:
+		return true;
+	}
+	return false;
+}
+
+/* The VM's DVM state, created by its first DVM ioctl. */
+static struct kvm_dvm *kvm_dvm_get(struct kvm *kvm)
+{
+	struct kvm_dvm *dvm = READ_ONCE(kvm->dvm);
+
+	if (dvm)
+		return dvm;
+
+	dvm = kzalloc(sizeof(*dvm), GFP_KERNEL_ACCOUNT);
+	if (!dvm)
+		return NULL;
+	dvm->kvm = kvm;
+	mutex_init(&dvm->lock);
+	dvm->broken_node = KVM_DVM_NO_NODE;
+	if (cmpxchg(&kvm->dvm, NULL, dvm)) {
+		kfree(dvm);
+		dvm = READ_ONCE(kvm->dvm);
+	}
+	return dvm;
+}
+
+static bool dvm_reserved_zero(const u64 *reserved, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (reserved[i])
+			return false;
+	return true;
+}
+
+static int dvm_check_addr(const struct kvm_dvm_node_addr *a)
+{
+	static const u8 zero[12];
+
+	if (!a->port)
+		return -EINVAL;
+	switch (a->family) {
+	case AF_INET:
+		if (a->scope_id || memcmp(a->addr + 4, zero, sizeof(zero)))
+			return -EINVAL;
+		return 0;
+	case AF_INET6:
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int dvm_check_addrs(const struct kvm_dvm_node_addr *addrs, u32 n)
+{
+	u32 i, j;
+
+	for (i = 0; i < n; i++) {
+		if (dvm_check_addr(&addrs[i]))
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (addrs[i].family == addrs[j].family &&
+			    addrs[i].port == addrs[j].port &&
+			    !memcmp(addrs[i].addr, addrs[j].addr, 16))
+				return -EINVAL;
+	}
+	return 0;
+}
+
+static int dvm_check_join(const struct kvm_dvm_join *j)
+{
+	if (j->flags || j->pad || !dvm_reserved_zero(j->reserved, 4))
+		return -EINVAL;
+	if (j->nr_nodes < 2 || j->nr_nodes > KVM_DVM_MAX_NODES ||
+	    j->node_id >= j->nr_nodes)
+		return -EINVAL;
+	if (j->transport != KVM_DVM_TRANSPORT_TCP &&
+	    j->transport != KVM_DVM_TRANSPORT_RDMA)
+		return -EINVAL;
+	if (!j->connect_timeout_ms || j->connect_timeout_ms > 600000)
+		return -EINVAL;
+	if (j->key_len < KVM_DVM_MIN_KEY || j->key_len > KVM_DVM_MAX_KEY)
+		return -EINVAL;
+	return 0;
+}
+
+static int kvm_dvm_ioctl_join(struct kvm_dvm *dvm, void __user *argp)
+{
+	struct kvm_dvm_node_addr *addrs;
+	struct kvm_dvm_join join;
+	int r;
+
+	if (copy_from_user(&join, argp, sizeof(join)))
+		return -EFAULT;
+	r = dvm_check_join(&join);
+	if (r)
+		return r;
+	addrs = memdup_user(u64_to_user_ptr(join.addrs),
+			    array_size(join.nr_nodes, sizeof(*addrs)));
+	if (IS_ERR(addrs))
+		return PTR_ERR(addrs);
+	r = dvm_check_addrs(addrs, join.nr_nodes);
+	if (r)
+		goto out;
+
+	mutex_lock(&dvm->lock);
+	if (dvm->state != KVM_DVM_STATE_NONE &&
+	    dvm->state != KVM_DVM_STATE_LEFT) {
+		r = -EBUSY;
+	} else {
+		join.failed_node = KVM_DVM_NO_NODE;
+		r = dvm_cluster_join(dvm, &join, addrs);
+	}
+	mutex_unlock(&dvm->lock);
+
+	if (put_user(join.failed_node,
+		     (u32 __user *)(argp + offsetof(struct kvm_dvm_join,
+						     failed_node))) && !r)
+		r = -EFAULT;
+out:
+	kfree(addrs);
+	return r;
+}
+
+static int dvm_require_cluster(struct kvm_dvm *dvm)
+{
+	lockdep_assert_held(&dvm->lock);
+
+	switch (dvm->state) {
+	case KVM_DVM_STATE_JOINED:
+	case KVM_DVM_STATE_RUNNING:
+		return 0;
+	case KVM_DVM_STATE_BROKEN:
+		return -ENOLINK;
+	}
+	return -ENOTCONN;
+}
+
+static int kvm_dvm_ioctl_set_local_vcpus(struct kvm_dvm *dvm,
+					 void __user *argp)
+{
+	struct kvm_dvm_vcpus *v;
+	int r;
+
+	v = memdup_user(argp, sizeof(*v));
+	if (IS_ERR(v))
+		return PTR_ERR(v);
+
+	mutex_lock(&dvm->lock);
+	r = dvm_require_cluster(dvm);
+	if (!r && dvm->state == KVM_DVM_STATE_RUNNING)
+		r = -EBUSY;
+	if (!r) {
+		v->failed_node = KVM_DVM_NO_NODE;
+		v->failed_vcpu = KVM_DVM_NO_NODE;
+		r = dvm_cluster_place_vcpus(dvm, v);
+	}
+	mutex_unlock(&dvm->lock);
+
+	if (copy_to_user(argp, v, offsetof(struct kvm_dvm_vcpus, reserved)) &&
+	    !r)
+		r = -EFAULT;
+	kfree(v);
+	return r;
+}
+
+static int dvm_copy_links(struct kvm_dvm *dvm, struct kvm_dvm_state *s)
+{
+	struct dvm_cluster *c = dvm->cluster;
+	struct kvm_dvm_link link;
+	u32 i;
+
+	if (!s->links || !c)
+		return 0;
+	if (s->nr_links < c->nr_nodes)
+		return -E2BIG;
+	for (i = 0; i < c->nr_nodes; i++) {
+		dvm_peer_fill_link(c, i, &link);
+		if (copy_to_user(u64_to_user_ptr(s->links) + i * sizeof(link),
+				 &link, sizeof(link)))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+static int kvm_dvm_ioctl_get_state(struct kvm_dvm *dvm, void __user *argp)
+{
+	struct kvm_dvm_state s;
+	int r;
+
+	if (copy_from_user(&s, argp, sizeof(s)))
+		return -EFAULT;
+	if (s.flags || s.pad || !dvm_reserved_zero(s.reserved, 4))
+		return -EINVAL;
+
+	mutex_lock(&dvm->lock);
+	s.state = READ_ONCE(dvm->state);
+	s.node_id = dvm->node_id;
+	s.nr_nodes = dvm->nr_nodes;
+	s.transport = dvm->transport;
+	s.nr_vcpus = dvm->nr_vcpus;
+	s.broken_node = READ_ONCE(dvm->broken_node);
+	s.broken_error = READ_ONCE(dvm->broken_error);
+	r = dvm_copy_links(dvm, &s);
+	s.nr_links = dvm->cluster ? dvm->nr_nodes : 0;
+	mutex_unlock(&dvm->lock);
+
+	if (copy_to_user(argp, &s, sizeof(s)))
+		return -EFAULT;
+	return r;
+}
+
+static int kvm_dvm_ioctl_leave(struct kvm_dvm *dvm)
+{
+	int r = 0;
+
+	mutex_lock(&dvm->lock);
+	if (dvm->state == KVM_DVM_STATE_NONE ||
+	    dvm->state == KVM_DVM_STATE_LEFT)
+		r = -ENOTCONN;
+	else
+		dvm_cluster_leave(dvm);
+	mutex_unlock(&dvm->lock);
+	return r;
+}
+
+static int dvm_check_ping(struct kvm_dvm *dvm, const struct kvm_dvm_ping *p)
+{
+	if (p->flags || p->pad || !dvm_reserved_zero(p->reserved, 2))
+		return -EINVAL;
+	if (p->node >= dvm->nr_nodes || p->node == dvm->node_id)
+		return -EINVAL;
+	if (p->size > DVM_WIRE_PAGE_SIZE || !p->count || p->count > 1000000 ||
+	    !p->depth || p->depth > 256)
+		return -EINVAL;
+	return 0;
+}
+
+static int kvm_dvm_ioctl_ping(struct kvm_dvm *dvm, void __user *argp)
+{
+	struct kvm_dvm_ping p;
+	int r;
+
+	if (copy_from_user(&p, argp, sizeof(p)))
+		return -EFAULT;
+
+	mutex_lock(&dvm->lock);
+	r = dvm_require_cluster(dvm);
+	if (!r)
+		r = dvm_check_ping(dvm, &p);
+	if (!r)
+		r = dvm_ping(dvm->cluster, &p);
+	mutex_unlock(&dvm->lock);
+
+	if (!r && copy_to_user(argp, &p, sizeof(p)))
+		r = -EFAULT;
+	return r;
+}
+
+long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg)
+{
+	void __user *argp = (void __user *)arg;
+	struct kvm_dvm *dvm = kvm_dvm_get(kvm);
+
+	if (!dvm)
+		return -ENOMEM;
+
+	switch (ioctl) {
+	case KVM_DVM_JOIN:
+		return kvm_dvm_ioctl_join(dvm, argp);
+	case KVM_DVM_SET_LOCAL_VCPUS:
+		return kvm_dvm_ioctl_set_local_vcpus(dvm, argp);
+	case KVM_DVM_GET_STATE:
+		return kvm_dvm_ioctl_get_state(dvm, argp);
+	case KVM_DVM_LEAVE:
+		return kvm_dvm_ioctl_leave(dvm);
+	case KVM_DVM_PING:
+		return kvm_dvm_ioctl_ping(dvm, argp);
+	}
+	return -ENOTTY;
+}
+
+/* Called first when the VM is destroyed: no ioctl can run any more. */
+void kvm_dvm_destroy_vm(struct kvm *kvm)
+{
+	struct kvm_dvm *dvm = kvm->dvm;
+
+	if (!dvm)
+		return;
+	mutex_lock(&dvm->lock);
+	if (dvm->cluster)
+		dvm_cluster_leave(dvm);
+	mutex_unlock(&dvm->lock);
+	kvm->dvm = NULL;
+	kfree(dvm);
+}
+
+/**
+ * kvm_dvm_vcpu_run_check - may this vCPU enter KVM_RUN on this node?
+ * @vcpu: the vCPU
+ *
+ * Return: 0 when it may; -EBUSY before the cluster placed the vCPUs,
+ * -EREMOTE when another node runs it, -ENOLINK once the cluster is broken
+ * or this node left it.
+ */
+int kvm_dvm_vcpu_run_check(struct kvm_vcpu *vcpu)
+{
+	struct kvm_dvm *dvm = READ_ONCE(vcpu->kvm->dvm);
+
+	if (!dvm)
+		return 0;
+
+	switch (smp_load_acquire(&dvm->state)) {
+	case KVM_DVM_STATE_NONE:
+		return 0;
+	case KVM_DVM_STATE_JOINED:
+		return -EBUSY;
+	case KVM_DVM_STATE_RUNNING:
+		if (vcpu->vcpu_id >= dvm->nr_vcpus ||
+		    !test_bit(vcpu->vcpu_id, dvm->local))
+			return -EREMOTE;
+		/* A breakage from before this KVM_RUN was reported already. */
+		return 0;
+	}
+	return -ENOLINK;
+}
+
+/* In the vCPU run loop: leave it when the cluster broke. */
+bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
+{
+	if (!kvm_check_request(KVM_REQ_DVM_BROKEN, vcpu))
+		return false;
+	vcpu->run->exit_reason = KVM_EXIT_DVM_BROKEN;
+	return true;
+}

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * DVM internals shared by membership, messaging, authentication and the
+ * transports. Each concept owns one file:
+ *
+ *   dvm.c        the VM ioctls, vCPU hooks, VM lifetime
+ *   membership.c joining, vCPU placement, liveness, leaving
+ *   msg.c        message API: handlers, requests/replies, statistics
+ *   auth.c       challenge/response on every new connection
+ *   tcp.c        TCP transport
+ *   rdma.c       RDMA (rdma_cm, RC queue pairs) transport
+ */
+#ifndef __KVM_DVM_DVM_H
+#define __KVM_DVM_DVM_H
+
+#include <linux/kvm_host.h>
+#include <linux/kvm_dvm.h>
+#include <linux/completion.h>
+#include <linux/kref.h>
+#include <linux/socket.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/xarray.h>
+#include <linux/workqueue.h>
+#include <uapi/linux/kvm_dvm.h>
+
+#include "wire.h"
+
+struct dvm_cluster;
+struct dvm_conn;
+struct crypto_shash;
+
+/* Heartbeats go out every DVM_HEARTBEAT_MS; a peer silent for
+ * DVM_PEER_TIMEOUT_MS is lost.
+ */
+#define DVM_HEARTBEAT_MS	500
+#define DVM_PEER_TIMEOUT_MS	3000
+#define DVM_PLACEMENT_TIMEOUT_MS 30000
+
+/**
+ * struct dvm_transport_ops - what a transport provides to the core
+ * @name: "tcp" or "rdma"
+ * @start: bind and listen on this node's address (if any peer connects to
+ *	it), and begin connecting to every lower node, retrying until the
+ *	join deadline. May sleep. Connections are reported with
+ *	dvm_conn_add() and, once usable, dvm_conn_ready().
+ * @stop: stop listening and connecting; no dvm_conn_add() after it returns.
+ * @send: send @hdr and @len payload bytes from @buf, or from @page when
+ *	@buf is NULL. May sleep; serialises with other senders of @conn.
+ *	Returns 0 once the message is on its way, or a negative errno.
+ * @shutdown: make @conn fail: pending and later sends return errors and
+ *	the receive side stops. Callable from any process context, several
+ *	times. Does not wait.
+ * @release: wait until no callback runs for @conn any more and free the
+ *	transport's resources, the structure embedding @conn included. Called
+ *	once, from process context that is not one of @conn's own callbacks,
+ *	after @shutdown and after the core freed its part (dvm_conn_free()).
+ *
+ * A transport that read a reply's header with dvm_rx_header() but cannot
+ * deliver its payload calls dvm_rx_abort().
+ */
+struct dvm_transport_ops {
+	const char *name;
+	int (*start)(struct dvm_cluster *c);
+	void (*stop)(struct dvm_cluster *c);
+	int (*send)(struct dvm_conn *conn, const struct dvm_wire_hdr *hdr,
+		    const void *buf, struct page *page, u32 len);
+	void (*shutdown)(struct dvm_conn *conn);
+	void (*release)(struct dvm_conn *conn);
+};
+
+extern const struct dvm_transport_ops dvm_tcp_ops;
+extern const struct dvm_transport_ops dvm_rdma_ops;
+
+enum dvm_auth_state {
+	DVM_AUTH_WAIT_HELLO,		/* acceptor, nothing received yet */
+	DVM_AUTH_WAIT_CHALLENGE,	/* connector, HELLO sent */
+	DVM_AUTH_WAIT_PROOF,		/* acceptor, CHALLENGE sent */
+	DVM_AUTH_WAIT_WELCOME,		/* connector, PROOF sent */
+	DVM_AUTH_DONE,			/* authenticated, bound to a peer */
+	DVM_AUTH_DEAD,			/* dropped, waiting to be released */
+};
+
+/**
+ * struct dvm_conn - one transport connection, embedded in the transport's
+ * own structure
+ * @c: the cluster
+ * @node: the peer at the other end: known from the start for outgoing
+ *	connections, from an authenticated HELLO for incoming ones;
+ *	KVM_DVM_NO_NODE until then
+ * @outgoing: this node connected (it is the connector)
+ * @auth: enum dvm_auth_state, changed under @c->lock
+ * @remote: the peer's address as seen by the transport
+ * @nonce: this side's and the other side's handshake nonces
+ * @rx_buf: payload buffer for messages that are not replies
+ * @list: in @c->conns, under @c->lock
+ * @reap: queued for release
+ * @since: jiffies when it was added, for the handshake timeout
+ * @users: senders using it; it is released only when none is left
+ */
+struct dvm_conn {
+	struct dvm_cluster *c;
+	u32 node;
+	bool outgoing;
+	int auth;
+	struct sockaddr_storage remote;
+	u8 my_nonce[DVM_NONCE_SIZE];
+	u8 peer_nonce[DVM_NONCE_SIZE];
+	void *rx_buf;
+	struct list_head list;
+	bool reap;
+	unsigned long since;
+	atomic_t users;
+};
+
+/* Per-peer counters, also reported by KVM_DVM_GET_STATE. */
+struct dvm_peer_stats {
+	atomic64_t tx_msgs;
+	atomic64_t rx_msgs;
+	atomic64_t tx_bytes;
+	atomic64_t rx_bytes;
+	atomic64_t rtt_sum_ns;
+	atomic64_t rtt_count;
+	u64 rtt_min_ns;		/* under the cluster's lock */
+	u64 rtt_max_ns;
+};
+
+struct dvm_peer {
+	u32 id;
+	struct dvm_conn *conn;	/* authenticated connection, under c->lock */
+	bool up;
+	unsigned long last_rx;	/* jiffies */
+	struct sockaddr_storage addr;
+	struct dvm_peer_stats stats;
+};
+
+/**
+ * struct dvm_call - one request waiting for its reply
+ * @id: request id on the wire
+ * @node: the peer asked
+ * @type: message type of the request; the reply must have the same
+ * @resp: where the reply payload goes, @resp_max bytes of room
+ * @resp_len: reply payload bytes received
+ * @status: 0 or a negative errno (remote status, or transport failure)
+ * @start: when the request was sent, for round-trip times
+ * @rtt_ns: round-trip time, set with the reply
+ * @done: completed exactly once, by the reply or by the peer's loss
+ */
+struct dvm_call {
+	u32 id;
+	u32 node;
+	u16 type;
+	void *resp;
+	u32 resp_max;
+	u32 resp_len;
+	int status;
+	ktime_t start;
+	u64 rtt_ns;
+	struct completion done;
+};
+
+/* What a handler answers to a request. */
+struct dvm_reply {
+	const void *buf;
+	u32 len;
+};
+
+/**
+ * struct dvm_msg_type_info - how a message type is received
+ * @name: for tracepoints and errors
+ * @min_len: payload bytes, at least
+ * @max_len: payload bytes, at most
+ * @handshake: only valid before authentication (and never after)
+ * @request: must carry a request id; the handler's result is the reply
+ * @handler: runs in process context, in the receive path of the peer: it
+ *	must not wait for other messages. Returns 0 or a negative errno:
+ *	for requests the errno goes back in the reply's status; for one-way
+ *	messages a negative errno means the peer misbehaved and is dropped.
+ */
+struct dvm_msg_type_info {
+	const char *name;
+	u32 min_len;
+	u32 max_len;
+	bool handshake;
+	bool request;
+	int (*handler)(struct dvm_cluster *c, struct dvm_conn *conn,
+		       const struct dvm_wire_msg *msg, const void *payload,
+		       struct dvm_reply *reply);
+};
+
+/**
+ * struct dvm_cluster - one join: the peers, their links, the transport
+ * @dvm: the VM's DVM state
+ * @lock: protects @conns, every peer's @conn/@up, the join progress
+ * @wq: woken on join progress, placement verdicts and breakage
+ */
+struct dvm_cluster {
+	struct kvm_dvm *dvm;
+	u32 node_id;
+	u32 nr_nodes;
+	u32 transport;
+	const struct dvm_transport_ops *ops;
+	struct net *net;		/* of the task that joined */
+	void *tp;			/* the transport's listener state */
+	unsigned long deadline;		/* jiffies: end of the join */
+	u8 key[KVM_DVM_MAX_KEY];
+	u32 key_len;
+	struct crypto_shash *hmac;
+
+	spinlock_t lock;
+	struct list_head conns;
+	wait_queue_head_t wq;
+	bool stopping;
+	int join_err;			/* first failure of the join */
+	u32 join_failed_node;
+	u32 nr_up;			/* authenticated peers */
+	DECLARE_BITMAP(ready, KVM_DVM_MAX_NODES);	/* node 0 only */
+	bool mesh_up;
+
+	/* vCPU placement: node 0 collects, every node waits for the verdict */
+	u32 placement_gen;
+	unsigned long *claims[KVM_DVM_MAX_NODES];	/* node 0 only */
+	u32 claim_nr_vcpus[KVM_DVM_MAX_NODES];
+	spinlock_t claims_lock;
+	bool verdict_ready;
+	int verdict_err;
+	u32 verdict_node;
+	u32 verdict_vcpu;
+
+	struct xarray calls;
+	u32 next_call_id;
+
+	struct delayed_work heartbeat;
+	struct work_struct reap_work;
+	struct work_struct broken_work;
+	u32 broken_node;
+	int broken_error;
+
+	struct dvm_peer peers[];
+};
+
+/**
+ * struct kvm_dvm - DVM state of one VM, from its first DVM ioctl to the
+ * VM's destruction
+ * @lock: serialises the DVM ioctls
+ * @state: KVM_DVM_STATE_*, read locklessly by the vCPU hooks
+ * @cluster: the current or last cluster, NULL when none
+ * @local: vCPUs placed on this node, valid while @state is RUNNING
+ */
+struct kvm_dvm {
+	struct kvm *kvm;
+	struct mutex lock;
+	int state;
+	struct dvm_cluster *cluster;
+	u32 nr_vcpus;
+	DECLARE_BITMAP(local, KVM_DVM_MAX_VCPUS);
+	/* last cluster's identity and fate, for KVM_DVM_GET_STATE */
+	u32 node_id;
+	u32 nr_nodes;
+	u32 transport;
+	u32 broken_node;
+	int broken_error;
+};
+
+/* membership.c */
+int dvm_cluster_join(struct kvm_dvm *dvm, struct kvm_dvm_join *join,
+		     const struct kvm_dvm_node_addr *addrs);
+void dvm_cluster_leave(struct kvm_dvm *dvm);
+int dvm_cluster_place_vcpus(struct kvm_dvm *dvm, struct kvm_dvm_vcpus *v);
+void dvm_cluster_lost(struct dvm_cluster *c, u32 node, int err);
+void dvm_cluster_fail_join(struct dvm_cluster *c, u32 node, int err);
+void dvm_peer_up(struct dvm_cluster *c, struct dvm_conn *conn);
+int dvm_handle_mesh_ready(struct dvm_cluster *c, struct dvm_conn *conn,
+			  const struct dvm_wire_msg *msg, const void *payload,
+			  struct dvm_reply *reply);
+int dvm_handle_mesh_up(struct dvm_cluster *c, struct dvm_conn *conn,
+		       const struct dvm_wire_msg *msg, const void *payload,
+		       struct dvm_reply *reply);
+int dvm_handle_abort(struct dvm_cluster *c, struct dvm_conn *conn,
+		     const struct dvm_wire_msg *msg, const void *payload,
+		     struct dvm_reply *reply);
+int dvm_handle_broken(struct dvm_cluster *c, struct dvm_conn *conn,
+		      const struct dvm_wire_msg *msg, const void *payload,
+		      struct dvm_reply *reply);
+int dvm_handle_leave(struct dvm_cluster *c, struct dvm_conn *conn,
+		     const struct dvm_wire_msg *msg, const void *payload,
+		     struct dvm_reply *reply);
+int dvm_handle_vcpus(struct dvm_cluster *c, struct dvm_conn *conn,
+		     const struct dvm_wire_msg *msg, const void *payload,
+		     struct dvm_reply *reply);
+int dvm_handle_verdict(struct dvm_cluster *c, struct dvm_conn *conn,
+		       const struct dvm_wire_msg *msg, const void *payload,
+		       struct dvm_reply *reply);
+
+/* auth.c */
+int dvm_auth_init(struct dvm_cluster *c);
+void dvm_auth_exit(struct dvm_cluster *c);
+int dvm_auth_start(struct dvm_conn *conn);
+int dvm_handle_hello(struct dvm_cluster *c, struct dvm_conn *conn,
+		     const struct dvm_wire_msg *msg, const void *payload,
+		     struct dvm_reply *reply);
+int dvm_handle_challenge(struct dvm_cluster *c, struct dvm_conn *conn,
+			 const struct dvm_wire_msg *msg, const void *payload,
+			 struct dvm_reply *reply);
+int dvm_handle_proof(struct dvm_cluster *c, struct dvm_conn *conn,
+		     const struct dvm_wire_msg *msg, const void *payload,
+		     struct dvm_reply *reply);
+int dvm_handle_welcome(struct dvm_cluster *c, struct dvm_conn *conn,
+		       const struct dvm_wire_msg *msg, const void *payload,
+		       struct dvm_reply *reply);
+int dvm_handle_reject(struct dvm_cluster *c, struct dvm_conn *conn,
+		      const struct dvm_wire_msg *msg, const void *payload,
+		      struct dvm_reply *reply);
+
+/* msg.c: connections */
+int dvm_conn_init(struct dvm_conn *conn, struct dvm_cluster *c, u32 node,
+		  bool outgoing);
+void dvm_conn_add(struct dvm_conn *conn);
+void dvm_conn_ready(struct dvm_conn *conn);
+void dvm_conn_drop(struct dvm_conn *conn, int err);
+void dvm_conn_free(struct dvm_conn *conn);
+void dvm_conns_release_all(struct dvm_cluster *c);
+void dvm_reap_work(struct work_struct *work);
+
+/* msg.c: receiving, as driven by a transport */
+struct dvm_rx {
+	struct dvm_wire_msg msg;
+	void *buf;			/* where the payload goes */
+	struct dvm_call *call;		/* the request a reply answers */
+};
+
+int dvm_rx_header(struct dvm_conn *conn, const struct dvm_wire_hdr *hdr,
+		  struct dvm_rx *rx);
+int dvm_rx_payload(struct dvm_conn *conn, struct dvm_rx *rx);
+void dvm_rx_abort(struct dvm_conn *conn, struct dvm_rx *rx, int err);
+
+/* msg.c: sending */
+int dvm_conn_send(struct dvm_conn *conn, u16 type, u16 flags, u16 status,
+		  u64 req_id, const void *buf, u32 len);
+int dvm_send(struct dvm_cluster *c, u32 node, u16 type, const void *buf,
+	     u32 len);
+void dvm_send_all(struct dvm_cluster *c, u16 type, const void *buf, u32 len);
+int dvm_call_start(struct dvm_cluster *c, struct dvm_call *call, u32 node,
+		   u16 type, const void *buf, u32 len, void *resp,
+		   u32 resp_max);
+int dvm_call_wait(struct dvm_cluster *c, struct dvm_call *call,
+		  unsigned long timeout);
+void dvm_calls_fail(struct dvm_cluster *c, u32 node, int err);
+int dvm_ping(struct dvm_cluster *c, struct kvm_dvm_ping *p);
+void dvm_stat_count_error(struct dvm_cluster *c, bool auth);
+void dvm_peer_fill_link(struct dvm_cluster *c, u32 node,
+			struct kvm_dvm_link *link);
+
+/* membership.c: addresses */
+bool dvm_addr_equal(const struct sockaddr_storage *a,
+		    const struct sockaddr_storage *b, bool with_port);
+
+#endif /* __KVM_DVM_DVM_H */

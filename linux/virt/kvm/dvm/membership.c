@@ -1,0 +1,688 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DVM membership: joining a cluster (the mesh of authenticated links, then
+ * node 0's word that every node has all of its links), placing vCPUs,
+ * heartbeats, breakage when a node is lost, and leaving.
+ */
+#include <linux/kvm_host.h>
+#include <linux/slab.h>
+#include <linux/sched/signal.h>
+#include <net/ipv6.h>
+#include <net/net_namespace.h>
+
+#include "dvm.h"
+
+static void dvm_to_sockaddr(const struct kvm_dvm_node_addr *a,
+			    struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(a->port);
+		memcpy(&sin->sin_addr, a->addr, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(a->port);
+		memcpy(&sin6->sin6_addr, a->addr, 16);
+		sin6->sin6_scope_id = a->scope_id;
+	}
+}
+
+bool dvm_addr_equal(const struct sockaddr_storage *a,
+		    const struct sockaddr_storage *b, bool with_port)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+		const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+
+		return x->sin_addr.s_addr == y->sin_addr.s_addr &&
+		       (!with_port || x->sin_port == y->sin_port);
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+		const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
+
+		return ipv6_addr_equal(&x->sin6_addr, &y->sin6_addr) &&
+		       (!with_port || x->sin6_port == y->sin6_port);
+	}
+	return false;
+}
+
+/* Join progress */
+
+void dvm_cluster_fail_join(struct dvm_cluster *c, u32 node, int err)
+{
+	spin_lock(&c->lock);
+	if (!c->mesh_up && !c->join_err) {
+		c->join_err = err;
+		c->join_failed_node = node;
+	}
+	spin_unlock(&c->lock);
+	wake_up_all(&c->wq);
+}
+
+void dvm_peer_up(struct dvm_cluster *c, struct dvm_conn *conn)
+{
+	wake_up_all(&c->wq);
+}
+
+static bool dvm_all_links_up(struct dvm_cluster *c)
+{
+	return READ_ONCE(c->nr_up) == c->nr_nodes - 1;
+}
+
+/* Node 0: once every node reported all of its links, the mesh is up. */
+static void dvm_mesh_ready(struct dvm_cluster *c, u32 node)
+{
+	bool up = false;
+
+	spin_lock(&c->lock);
+	set_bit(node, c->ready);
+	if (!c->mesh_up && !c->join_err &&
+	    bitmap_full(c->ready, c->nr_nodes)) {
+		c->mesh_up = true;
+		up = true;
+	}
+	spin_unlock(&c->lock);
+	if (up) {
+		dvm_send_all(c, DVM_MSG_MESH_UP, NULL, 0);
+		wake_up_all(&c->wq);
+	}
+}
+
+int dvm_handle_mesh_ready(struct dvm_cluster *c, struct dvm_conn *conn,
+			  const struct dvm_wire_msg *msg, const void *payload,
+			  struct dvm_reply *reply)
+{
+	if (c->node_id != 0)
+		return -EPROTO;
+	dvm_mesh_ready(c, conn->node);
+	return 0;
+}
+
+int dvm_handle_mesh_up(struct dvm_cluster *c, struct dvm_conn *conn,
+		       const struct dvm_wire_msg *msg, const void *payload,
+		       struct dvm_reply *reply)
+{
+	if (conn->node != 0)
+		return -EPROTO;
+	spin_lock(&c->lock);
+	if (!c->join_err)
+		c->mesh_up = true;
+	spin_unlock(&c->lock);
+	wake_up_all(&c->wq);
+	return 0;
+}
+
+static int dvm_msg_errno(const struct dvm_msg_error *e, u32 nr_nodes,
+			 u32 *node)
+{
+	u32 err = le32_to_cpu(e->error);
+
+	*node = le32_to_cpu(e->node);
+	if (!err || err >= MAX_ERRNO)
+		return 0;
+	if (*node >= nr_nodes && *node != KVM_DVM_NO_NODE)
+		return 0;
+	return -(int)err;
+}
+
+/* Another node's join failed: ours fails for the same reason. */
+int dvm_handle_abort(struct dvm_cluster *c, struct dvm_conn *conn,
+		     const struct dvm_wire_msg *msg, const void *payload,
+		     struct dvm_reply *reply)
+{
+	u32 node;
+	int err = dvm_msg_errno(payload, c->nr_nodes, &node);
+
+	if (!err || READ_ONCE(c->mesh_up))
+		return -EPROTO;
+	dvm_cluster_fail_join(c, node == KVM_DVM_NO_NODE ? conn->node : node,
+			      err);
+	return 0;
+}
+
+/* Breakage */
+
+static void dvm_kick_vcpus(struct kvm *kvm)
+{
+	kvm_make_all_cpus_request(kvm, KVM_REQ_DVM_BROKEN);
+	/* Wakes vCPUs blocked in HLT, which do not look at other requests. */
+	kvm_make_all_cpus_request(kvm, KVM_REQ_UNBLOCK);
+}
+
+static bool dvm_set_broken(struct kvm_dvm *dvm)
+{
+	int old = READ_ONCE(dvm->state);
+
+	do {
+		if (old != KVM_DVM_STATE_JOINED &&
+		    old != KVM_DVM_STATE_RUNNING)
+			return false;
+	} while (!try_cmpxchg(&dvm->state, &old, KVM_DVM_STATE_BROKEN));
+	return true;
+}
+
+static void dvm_break(struct dvm_cluster *c, u32 node, int err)
+{
+	struct kvm_dvm *dvm = c->dvm;
+
+	spin_lock(&c->lock);
+	if (c->broken_error || c->stopping) {
+		spin_unlock(&c->lock);
+		return;
+	}
+	c->broken_node = node;
+	c->broken_error = err;
+	WRITE_ONCE(dvm->broken_node, node);
+	WRITE_ONCE(dvm->broken_error, err);
+	queue_work(system_unbound_wq, &c->broken_work);
+	spin_unlock(&c->lock);
+
+	pr_debug("kvm-dvm: node %u: cluster broken, node %u lost (%d)\n",
+		 c->node_id, node, err);
+	dvm_set_broken(dvm);
+	dvm_calls_fail(c, KVM_DVM_NO_NODE, -ENOLINK);
+	wake_up_all(&c->wq);
+	dvm_kick_vcpus(dvm->kvm);
+}
+
+/* Tell the other peers which node was lost. */
+static void dvm_broken_work(struct work_struct *work)
+{
+	struct dvm_cluster *c = container_of(work, struct dvm_cluster,
+					     broken_work);
+	struct dvm_msg_error e = {
+		.error = cpu_to_le32(-c->broken_error),
+		.node = cpu_to_le32(c->broken_node),
+	};
+	u32 i;
+
+	for (i = 0; i < c->nr_nodes; i++)
+		if (i != c->node_id && i != c->broken_node)
+			dvm_send(c, i, DVM_MSG_BROKEN, &e, sizeof(e));
+}
+
+/**
+ * dvm_cluster_lost - a node is gone
+ * @c: the cluster
+ * @node: the node lost
+ * @err: how: -ECONNRESET (closed, left), -ETIMEDOUT (silent), -EPROTO
+ *	(misbehaved) and the like
+ *
+ * Before the mesh is up the join fails; after, the cluster is broken.
+ */
+void dvm_cluster_lost(struct dvm_cluster *c, u32 node, int err)
+{
+	if (!READ_ONCE(c->mesh_up))
+		dvm_cluster_fail_join(c, node, err);
+	else
+		dvm_break(c, node, err);
+}
+
+int dvm_handle_broken(struct dvm_cluster *c, struct dvm_conn *conn,
+		      const struct dvm_wire_msg *msg, const void *payload,
+		      struct dvm_reply *reply)
+{
+	u32 node;
+	int err = dvm_msg_errno(payload, c->nr_nodes, &node);
+
+	if (!err || node == KVM_DVM_NO_NODE || node == c->node_id)
+		return -EPROTO;
+	dvm_cluster_lost(c, node, err);
+	return 0;
+}
+
+int dvm_handle_leave(struct dvm_cluster *c, struct dvm_conn *conn,
+		     const struct dvm_wire_msg *msg, const void *payload,
+		     struct dvm_reply *reply)
+{
+	dvm_cluster_lost(c, conn->node, -ECONNRESET);
+	return 0;
+}
+
+/* Liveness: heartbeats out, silent peers and stalled handshakes dropped. */
+static void dvm_drop_silent(struct dvm_cluster *c)
+{
+	unsigned long timeout = msecs_to_jiffies(DVM_PEER_TIMEOUT_MS);
+	struct dvm_conn *conn, *silent;
+
+	do {
+		silent = NULL;
+		spin_lock(&c->lock);
+		list_for_each_entry(conn, &c->conns, list) {
+			if (conn->auth == DVM_AUTH_DEAD)
+				continue;
+			if (conn->auth == DVM_AUTH_DONE ?
+			    time_after(jiffies, READ_ONCE(c->peers[conn->node].last_rx) + timeout) :
+			    time_after(jiffies, conn->since + timeout)) {
+				silent = conn;
+				break;
+			}
+		}
+		spin_unlock(&c->lock);
+		if (silent)
+			dvm_conn_drop(silent, -ETIMEDOUT);
+	} while (silent);
+}
+
+static void dvm_heartbeat_work(struct work_struct *work)
+{
+	struct dvm_cluster *c = container_of(to_delayed_work(work),
+					     struct dvm_cluster, heartbeat);
+
+	dvm_send_all(c, DVM_MSG_HEARTBEAT, NULL, 0);
+	dvm_drop_silent(c);
+	if (!READ_ONCE(c->stopping))
+		queue_delayed_work(system_unbound_wq, &c->heartbeat,
+				   msecs_to_jiffies(DVM_HEARTBEAT_MS));
+}
+
+/* Cluster lifetime */
+
+static struct dvm_cluster *dvm_cluster_alloc(struct kvm_dvm *dvm,
+					     const struct kvm_dvm_join *join,
+					     const struct kvm_dvm_node_addr *addrs)
+{
+	struct dvm_cluster *c;
+	u32 i;
+
+	c = kvzalloc(struct_size(c, peers, join->nr_nodes), GFP_KERNEL_ACCOUNT);
+	if (!c)
+		return NULL;
+	c->dvm = dvm;
+	c->node_id = join->node_id;
+	c->nr_nodes = join->nr_nodes;
+	c->transport = join->transport;
+	c->key_len = join->key_len;
+	memcpy(c->key, join->key, join->key_len);
+	c->net = get_net(current->nsproxy->net_ns);
+	spin_lock_init(&c->lock);
+	spin_lock_init(&c->claims_lock);
+	INIT_LIST_HEAD(&c->conns);
+	init_waitqueue_head(&c->wq);
+	xa_init_flags(&c->calls, XA_FLAGS_ALLOC1);
+	c->next_call_id = 1;
+	INIT_DELAYED_WORK(&c->heartbeat, dvm_heartbeat_work);
+	INIT_WORK(&c->reap_work, dvm_reap_work);
+	INIT_WORK(&c->broken_work, dvm_broken_work);
+	c->broken_node = KVM_DVM_NO_NODE;
+	c->join_failed_node = KVM_DVM_NO_NODE;
+	for (i = 0; i < c->nr_nodes; i++) {
+		c->peers[i].id = i;
+		dvm_to_sockaddr(&addrs[i], &c->peers[i].addr);
+	}
+	return c;
+}
+
+/* Stop everything; called with no ioctl using @c. */
+static void dvm_cluster_destroy(struct dvm_cluster *c, bool started)
+{
+	u32 i;
+
+	spin_lock(&c->lock);
+	c->stopping = true;
+	spin_unlock(&c->lock);
+
+	cancel_delayed_work_sync(&c->heartbeat);
+	cancel_work_sync(&c->broken_work);
+	if (started)
+		c->ops->stop(c);
+	cancel_work_sync(&c->reap_work);
+	dvm_conns_release_all(c);
+	dvm_calls_fail(c, KVM_DVM_NO_NODE, -ENOLINK);
+	WARN_ON_ONCE(!xa_empty(&c->calls));
+	xa_destroy(&c->calls);
+	for (i = 0; i < KVM_DVM_MAX_NODES; i++)
+		kfree(c->claims[i]);
+	dvm_auth_exit(c);
+	put_net(c->net);
+	memzero_explicit(c->key, sizeof(c->key));
+	kvfree(c);
+}
+
+static const struct dvm_transport_ops *dvm_transport(u32 transport)
+{
+	if (transport == KVM_DVM_TRANSPORT_TCP)
+		return &dvm_tcp_ops;
+#ifdef CONFIG_KVM_DVM_RDMA
+	if (transport == KVM_DVM_TRANSPORT_RDMA)
+		return &dvm_rdma_ops;
+#endif
+	return NULL;
+}
+
+static long dvm_join_time_left(struct dvm_cluster *c)
+{
+	long left = (long)(c->deadline - jiffies);
+
+	return left > 0 ? left : 0;
+}
+
+/* The lowest peer without a link, for -ETIMEDOUT. */
+static u32 dvm_first_missing_peer(struct dvm_cluster *c)
+{
+	u32 i;
+
+	for (i = 0; i < c->nr_nodes; i++)
+		if (i != c->node_id && !READ_ONCE(c->peers[i].up))
+			return i;
+	return 0;
+}
+
+static int dvm_wait_join(struct dvm_cluster *c, bool (*done)(struct dvm_cluster *))
+{
+	long r;
+
+	r = wait_event_interruptible_timeout(c->wq,
+					     done(c) || READ_ONCE(c->join_err),
+					     dvm_join_time_left(c));
+	if (READ_ONCE(c->join_err))
+		return c->join_err;
+	if (r < 0)
+		return r == -ERESTARTSYS ? -EINTR : r;
+	if (!r && !done(c)) {
+		dvm_cluster_fail_join(c, dvm_first_missing_peer(c),
+				      -ETIMEDOUT);
+		return c->join_err;
+	}
+	return 0;
+}
+
+static bool dvm_mesh_is_up(struct dvm_cluster *c)
+{
+	return READ_ONCE(c->mesh_up);
+}
+
+static int dvm_form_mesh(struct dvm_cluster *c)
+{
+	int r;
+
+	r = c->ops->start(c);
+	if (r)
+		return r;
+	queue_delayed_work(system_unbound_wq, &c->heartbeat,
+			   msecs_to_jiffies(DVM_HEARTBEAT_MS));
+	r = dvm_wait_join(c, dvm_all_links_up);
+	if (r)
+		return r;
+	if (c->node_id == 0)
+		dvm_mesh_ready(c, 0);
+	else
+		dvm_send(c, 0, DVM_MSG_MESH_READY, NULL, 0);
+	return dvm_wait_join(c, dvm_mesh_is_up);
+}
+
+/* Tell the peers we reached why this node's join failed. */
+static void dvm_abort_join(struct dvm_cluster *c, int err, u32 node)
+{
+	struct dvm_msg_error e = {
+		.error = cpu_to_le32(-err),
+		.node = cpu_to_le32(node),
+	};
+
+	if (err == -EINTR || err == -ENOMEM)
+		e.error = cpu_to_le32(ECONNABORTED);
+	dvm_send_all(c, DVM_MSG_ABORT, &e, sizeof(e));
+}
+
+int dvm_cluster_join(struct kvm_dvm *dvm, struct kvm_dvm_join *join,
+		     const struct kvm_dvm_node_addr *addrs)
+{
+	struct kvm_vcpu *vcpu;
+	struct dvm_cluster *c;
+	bool started = false;
+	unsigned long i;
+	int r;
+
+	lockdep_assert_held(&dvm->lock);
+
+	c = dvm_cluster_alloc(dvm, join, addrs);
+	if (!c)
+		return -ENOMEM;
+	c->ops = dvm_transport(join->transport);
+	if (!c->ops) {
+		r = -EOPNOTSUPP;
+		goto fail;
+	}
+	r = dvm_auth_init(c);
+	if (r)
+		goto fail;
+
+	c->deadline = jiffies + msecs_to_jiffies(join->connect_timeout_ms);
+	started = true;
+	r = dvm_form_mesh(c);
+	if (r) {
+		join->failed_node = c->join_failed_node;
+		dvm_abort_join(c, r, c->join_failed_node);
+		goto fail;
+	}
+
+	kvm_for_each_vcpu(i, vcpu, dvm->kvm)
+		kvm_clear_request(KVM_REQ_DVM_BROKEN, vcpu);
+	dvm->cluster = c;
+	dvm->node_id = c->node_id;
+	dvm->nr_nodes = c->nr_nodes;
+	dvm->transport = c->transport;
+	dvm->nr_vcpus = 0;
+	WRITE_ONCE(dvm->broken_node, KVM_DVM_NO_NODE);
+	WRITE_ONCE(dvm->broken_error, 0);
+	smp_store_release(&dvm->state, KVM_DVM_STATE_JOINED);
+	return 0;
+
+fail:
+	dvm_cluster_destroy(c, started);
+	return r;
+}
+
+void dvm_cluster_leave(struct kvm_dvm *dvm)
+{
+	struct dvm_cluster *c = dvm->cluster;
+
+	lockdep_assert_held(&dvm->lock);
+
+	if (READ_ONCE(dvm->state) != KVM_DVM_STATE_BROKEN)
+		dvm_send_all(c, DVM_MSG_LEAVE, NULL, 0);
+	smp_store_release(&dvm->state, KVM_DVM_STATE_LEFT);
+	dvm_kick_vcpus(dvm->kvm);
+	dvm->cluster = NULL;
+	dvm_cluster_destroy(c, true);
+}
+
+/* vCPU placement */
+
+static int dvm_check_vcpu_bits(const unsigned long *local, u32 nr_vcpus)
+{
+	if (!nr_vcpus || nr_vcpus > KVM_DVM_MAX_VCPUS)
+		return -EINVAL;
+	if (find_next_bit(local, KVM_DVM_MAX_VCPUS, nr_vcpus) <
+	    KVM_DVM_MAX_VCPUS)
+		return -EINVAL;
+	return 0;
+}
+
+static void dvm_set_verdict(struct dvm_cluster *c, int err, u32 node,
+			    u32 vcpu)
+{
+	spin_lock(&c->lock);
+	c->verdict_err = err;
+	c->verdict_node = node;
+	c->verdict_vcpu = vcpu;
+	c->verdict_ready = true;
+	spin_unlock(&c->lock);
+	wake_up_all(&c->wq);
+}
+
+/* Node 0, every claim in: nr_vcpus agreed, no overlap, no hole. */
+static void dvm_judge_claims(struct dvm_cluster *c, unsigned long *const *claims,
+			     const u32 *nr, struct dvm_msg_verdict *v)
+{
+	DECLARE_BITMAP(all, KVM_DVM_MAX_VCPUS);
+	DECLARE_BITMAP(both, KVM_DVM_MAX_VCPUS);
+	u32 i, bit;
+
+	v->node = cpu_to_le32(KVM_DVM_NO_NODE);
+	v->vcpu = cpu_to_le32(KVM_DVM_NO_NODE);
+	bitmap_zero(all, KVM_DVM_MAX_VCPUS);
+	for (i = 0; i < c->nr_nodes; i++) {
+		if (nr[i] != nr[0]) {
+			v->error = cpu_to_le32(EINVAL);
+			v->node = cpu_to_le32(i);
+			return;
+		}
+		if (bitmap_and(both, all, claims[i], KVM_DVM_MAX_VCPUS)) {
+			v->error = cpu_to_le32(EEXIST);
+			v->node = cpu_to_le32(i);
+			v->vcpu = cpu_to_le32(find_first_bit(both,
+							     KVM_DVM_MAX_VCPUS));
+			return;
+		}
+		bitmap_or(all, all, claims[i], KVM_DVM_MAX_VCPUS);
+	}
+	bit = find_first_zero_bit(all, nr[0]);
+	if (bit < nr[0]) {
+		v->error = cpu_to_le32(ENXIO);
+		v->vcpu = cpu_to_le32(bit);
+		return;
+	}
+	v->error = 0;
+}
+
+/* Node 0: record one node's claim; judge when all are in. */
+static int dvm_add_claim(struct dvm_cluster *c, u32 node, u32 nr_vcpus,
+			 const unsigned long *local)
+{
+	struct dvm_msg_verdict v;
+	unsigned long *bits;
+	bool all = true;
+	u32 i;
+
+	bits = bitmap_alloc(KVM_DVM_MAX_VCPUS, GFP_KERNEL_ACCOUNT);
+	if (!bits)
+		return -ENOMEM;
+	bitmap_copy(bits, local, KVM_DVM_MAX_VCPUS);
+
+	spin_lock(&c->claims_lock);
+	swap(c->claims[node], bits);
+	c->claim_nr_vcpus[node] = nr_vcpus;
+	for (i = 0; i < c->nr_nodes; i++)
+		all &= !!c->claims[i];
+	if (all) {
+		dvm_judge_claims(c, c->claims, c->claim_nr_vcpus, &v);
+		for (i = 0; i < c->nr_nodes; i++) {
+			bitmap_free(c->claims[i]);
+			c->claims[i] = NULL;
+		}
+	}
+	spin_unlock(&c->claims_lock);
+	bitmap_free(bits);
+	if (!all)
+		return 0;
+
+	dvm_send_all(c, DVM_MSG_VCPUS_VERDICT, &v, sizeof(v));
+	dvm_set_verdict(c, -(int)le32_to_cpu(v.error), le32_to_cpu(v.node),
+			le32_to_cpu(v.vcpu));
+	return 0;
+}
+
+int dvm_handle_vcpus(struct dvm_cluster *c, struct dvm_conn *conn,
+		     const struct dvm_wire_msg *msg, const void *payload,
+		     struct dvm_reply *reply)
+{
+	const struct dvm_msg_vcpus *m = payload;
+	DECLARE_BITMAP(local, KVM_DVM_MAX_VCPUS);
+	u64 words[KVM_DVM_MAX_VCPUS / 64];
+	u32 nr = le32_to_cpu(m->nr_vcpus);
+	int i;
+
+	if (c->node_id != 0 || m->pad)
+		return -EPROTO;
+	for (i = 0; i < ARRAY_SIZE(words); i++)
+		words[i] = le64_to_cpu(m->local[i]);
+	bitmap_from_arr64(local, words, KVM_DVM_MAX_VCPUS);
+	if (dvm_check_vcpu_bits(local, nr))
+		return -EPROTO;
+	return dvm_add_claim(c, conn->node, nr, local) ? -EPROTO : 0;
+}
+
+int dvm_handle_verdict(struct dvm_cluster *c, struct dvm_conn *conn,
+		       const struct dvm_wire_msg *msg, const void *payload,
+		       struct dvm_reply *reply)
+{
+	const struct dvm_msg_verdict *v = payload;
+	u32 err = le32_to_cpu(v->error);
+
+	if (conn->node != 0 || v->pad)
+		return -EPROTO;
+	if (err && err != EINVAL && err != EEXIST && err != ENXIO)
+		return -EPROTO;
+	dvm_set_verdict(c, -(int)err, le32_to_cpu(v->node),
+			le32_to_cpu(v->vcpu));
+	return 0;
+}
+
+static bool dvm_placed_or_broken(struct dvm_cluster *c)
+{
+	return READ_ONCE(c->verdict_ready) || READ_ONCE(c->broken_error);
+}
+
+int dvm_cluster_place_vcpus(struct kvm_dvm *dvm, struct kvm_dvm_vcpus *v)
+{
+	struct dvm_cluster *c = dvm->cluster;
+	DECLARE_BITMAP(local, KVM_DVM_MAX_VCPUS);
+	struct dvm_msg_vcpus m = { .nr_vcpus = cpu_to_le32(v->nr_vcpus) };
+	int old = KVM_DVM_STATE_JOINED;
+	long t;
+	int r, i;
+
+	lockdep_assert_held(&dvm->lock);
+
+	if (v->flags || v->reserved[0] || v->reserved[1])
+		return -EINVAL;
+	bitmap_from_arr64(local, v->local, KVM_DVM_MAX_VCPUS);
+	r = dvm_check_vcpu_bits(local, v->nr_vcpus);
+	if (r)
+		return r;
+
+	spin_lock(&c->lock);
+	c->verdict_ready = false;
+	spin_unlock(&c->lock);
+
+	if (c->node_id == 0) {
+		r = dvm_add_claim(c, 0, v->nr_vcpus, local);
+	} else {
+		for (i = 0; i < ARRAY_SIZE(m.local); i++)
+			m.local[i] = cpu_to_le64(v->local[i]);
+		r = dvm_send(c, 0, DVM_MSG_VCPUS, &m, sizeof(m));
+	}
+	if (r)
+		return r == -ENOTCONN ? -ENOLINK : r;
+
+	t = wait_event_interruptible_timeout(c->wq, dvm_placed_or_broken(c),
+			msecs_to_jiffies(DVM_PLACEMENT_TIMEOUT_MS));
+	if (READ_ONCE(c->broken_error))
+		return -ENOLINK;
+	if (t < 0)
+		return -EINTR;
+	if (!t)
+		return -ETIMEDOUT;
+	if (c->verdict_err) {
+		v->failed_node = c->verdict_node;
+		v->failed_vcpu = c->verdict_vcpu;
+		return c->verdict_err;
+	}
+
+	dvm->nr_vcpus = v->nr_vcpus;
+	bitmap_copy(dvm->local, local, KVM_DVM_MAX_VCPUS);
+	/* The vCPU hooks read @local once they see RUNNING. */
+	smp_wmb();
+	if (!try_cmpxchg(&dvm->state, &old, KVM_DVM_STATE_RUNNING))
+		return -ENOLINK;
+	return 0;
+}

@@ -1,0 +1,697 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DVM messages: connections as the core sees them, the receive path every
+ * transport drives (every field checked before use), sending, requests
+ * waiting for replies, and the counters.
+ */
+#include <linux/kvm_host.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/wait_bit.h>
+
+#include "dvm.h"
+
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
+static int dvm_handle_heartbeat(struct dvm_cluster *c, struct dvm_conn *conn,
+				const struct dvm_wire_msg *msg,
+				const void *payload, struct dvm_reply *reply)
+{
+	return 0;
+}
+
+static int dvm_handle_echo(struct dvm_cluster *c, struct dvm_conn *conn,
+			   const struct dvm_wire_msg *msg, const void *payload,
+			   struct dvm_reply *reply)
+{
+	reply->buf = payload;
+	reply->len = msg->len;
+	return 0;
+}
+
+#define DVM_ERR_LEN	sizeof(struct dvm_msg_error)
+
+static const struct dvm_msg_type_info dvm_msg_types[DVM_MSG_NR_TYPES] = {
+	[DVM_MSG_HELLO] = { "hello", sizeof(struct dvm_msg_hello),
+		sizeof(struct dvm_msg_hello), true, false, dvm_handle_hello },
+	[DVM_MSG_CHALLENGE] = { "challenge", sizeof(struct dvm_msg_challenge),
+		sizeof(struct dvm_msg_challenge), true, false,
+		dvm_handle_challenge },
+	[DVM_MSG_PROOF] = { "proof", sizeof(struct dvm_msg_proof),
+		sizeof(struct dvm_msg_proof), true, false, dvm_handle_proof },
+	[DVM_MSG_WELCOME] = { "welcome", 0, 0, true, false,
+		dvm_handle_welcome },
+	[DVM_MSG_REJECT] = { "reject", DVM_ERR_LEN, DVM_ERR_LEN, true, false,
+		dvm_handle_reject },
+	[DVM_MSG_MESH_READY] = { "mesh_ready", 0, 0, false, false,
+		dvm_handle_mesh_ready },
+	[DVM_MSG_MESH_UP] = { "mesh_up", 0, 0, false, false,
+		dvm_handle_mesh_up },
+	[DVM_MSG_ABORT] = { "abort", DVM_ERR_LEN, DVM_ERR_LEN, false, false,
+		dvm_handle_abort },
+	[DVM_MSG_HEARTBEAT] = { "heartbeat", 0, 0, false, false,
+		dvm_handle_heartbeat },
+	[DVM_MSG_BROKEN] = { "broken", DVM_ERR_LEN, DVM_ERR_LEN, false, false,
+		dvm_handle_broken },
+	[DVM_MSG_LEAVE] = { "leave", 0, 0, false, false, dvm_handle_leave },
+	[DVM_MSG_VCPUS] = { "vcpus", sizeof(struct dvm_msg_vcpus),
+		sizeof(struct dvm_msg_vcpus), false, false, dvm_handle_vcpus },
+	[DVM_MSG_VCPUS_VERDICT] = { "vcpus_verdict",
+		sizeof(struct dvm_msg_verdict), sizeof(struct dvm_msg_verdict),
+		false, false, dvm_handle_verdict },
+	[DVM_MSG_ECHO] = { "echo", 0, DVM_WIRE_PAGE_SIZE, false, true,
+		dvm_handle_echo },
+};
+
+/* Statistics: the VM's counters are u64 fields of the binary stats. */
+static_assert(sizeof(atomic64_t) == sizeof(u64));
+static_assert(KVM_DVM_STAT_TYPES == DVM_MSG_STAT_TYPES);
+
+static void dvm_stat_add(u64 *stat, u64 val)
+{
+	atomic64_add(val, (atomic64_t *)stat);
+}
+
+static struct kvm_dvm_vm_stat *dvm_vm_stat(struct dvm_cluster *c)
+{
+	return &c->dvm->kvm->stat.generic.dvm;
+}
+
+void dvm_stat_count_error(struct dvm_cluster *c, bool auth)
+{
+	struct kvm_dvm_vm_stat *s = dvm_vm_stat(c);
+
+	dvm_stat_add(auth ? &s->auth_failures : &s->malformed, 1);
+}
+
+static void dvm_count_msg(struct dvm_cluster *c, u32 node, bool tx, u16 type,
+			  u32 len)
+{
+	struct kvm_dvm_vm_stat *s = dvm_vm_stat(c);
+	u64 bytes = sizeof(struct dvm_wire_hdr) + len;
+	struct dvm_peer_stats *ps;
+
+	dvm_stat_add(tx ? &s->tx_msgs[type] : &s->rx_msgs[type], 1);
+	dvm_stat_add(tx ? &s->tx_bytes[type] : &s->rx_bytes[type], bytes);
+	if (node >= c->nr_nodes)
+		return;
+	ps = &c->peers[node].stats;
+	atomic64_inc(tx ? &ps->tx_msgs : &ps->rx_msgs);
+	atomic64_add(bytes, tx ? &ps->tx_bytes : &ps->rx_bytes);
+}
+
+static void dvm_stat_min(u64 *stat, u64 val)
+{
+	u64 old = READ_ONCE(*stat);
+
+	while ((!old || val < old) &&
+	       !try_cmpxchg64((s64 *)stat, (s64 *)&old, val))
+		;
+}
+
+static void dvm_stat_max(u64 *stat, u64 val)
+{
+	u64 old = READ_ONCE(*stat);
+
+	while (val > old && !try_cmpxchg64((s64 *)stat, (s64 *)&old, val))
+		;
+}
+
+static void dvm_count_rtt(struct dvm_cluster *c, u32 node, u64 ns)
+{
+	struct kvm_dvm_vm_stat *s = dvm_vm_stat(c);
+	struct dvm_peer_stats *ps = &c->peers[node].stats;
+
+	dvm_stat_add(&s->rtt_sum_ns, ns);
+	dvm_stat_add(&s->rtt_count, 1);
+	dvm_stat_min(&s->rtt_min_ns, ns);
+	dvm_stat_max(&s->rtt_max_ns, ns);
+	atomic64_add(ns, &ps->rtt_sum_ns);
+	atomic64_inc(&ps->rtt_count);
+	dvm_stat_min(&ps->rtt_min_ns, ns);
+	dvm_stat_max(&ps->rtt_max_ns, ns);
+}
+
+void dvm_peer_fill_link(struct dvm_cluster *c, u32 node,
+			struct kvm_dvm_link *link)
+{
+	struct dvm_peer *p = &c->peers[node];
+	u64 count = atomic64_read(&p->stats.rtt_count);
+
+	memset(link, 0, sizeof(*link));
+	link->node = node;
+	if (node == c->node_id)
+		link->state = KVM_DVM_LINK_SELF;
+	else
+		link->state = READ_ONCE(p->up) ? KVM_DVM_LINK_UP :
+						 KVM_DVM_LINK_DOWN;
+	link->tx_msgs = atomic64_read(&p->stats.tx_msgs);
+	link->rx_msgs = atomic64_read(&p->stats.rx_msgs);
+	link->tx_bytes = atomic64_read(&p->stats.tx_bytes);
+	link->rx_bytes = atomic64_read(&p->stats.rx_bytes);
+	link->rtt_min_ns = READ_ONCE(p->stats.rtt_min_ns);
+	link->rtt_max_ns = READ_ONCE(p->stats.rtt_max_ns);
+	if (count)
+		link->rtt_avg_ns = div64_u64(atomic64_read(&p->stats.rtt_sum_ns),
+					     count);
+	if (node != c->node_id && p->last_rx)
+		link->last_rx_ms = jiffies_to_msecs(jiffies -
+						    READ_ONCE(p->last_rx));
+}
+
+/* Connections */
+
+int dvm_conn_init(struct dvm_conn *conn, struct dvm_cluster *c, u32 node,
+		  bool outgoing)
+{
+	conn->c = c;
+	conn->node = node;
+	conn->outgoing = outgoing;
+	conn->auth = outgoing ? DVM_AUTH_WAIT_CHALLENGE : DVM_AUTH_WAIT_HELLO;
+	INIT_LIST_HEAD(&conn->list);
+	atomic_set(&conn->users, 0);
+	conn->rx_buf = kvmalloc(DVM_WIRE_MAX_PAYLOAD, GFP_KERNEL_ACCOUNT);
+	return conn->rx_buf ? 0 : -ENOMEM;
+}
+
+void dvm_conn_add(struct dvm_conn *conn)
+{
+	struct dvm_cluster *c = conn->c;
+
+	conn->since = jiffies;
+	spin_lock(&c->lock);
+	list_add_tail(&conn->list, &c->conns);
+	spin_unlock(&c->lock);
+}
+
+void dvm_conn_ready(struct dvm_conn *conn)
+{
+	int r;
+
+	if (!conn->outgoing)
+		return;
+	r = dvm_auth_start(conn);
+	if (r)
+		dvm_conn_drop(conn, r);
+}
+
+/**
+ * dvm_conn_drop - stop using a connection
+ * @conn: the connection
+ * @err: why, a negative errno
+ *
+ * Shuts the connection down and queues it for release. Losing a peer's
+ * authenticated connection loses the peer. Callable from the
+ * connection's own callbacks; does nothing the second time.
+ */
+void dvm_conn_drop(struct dvm_conn *conn, int err)
+{
+	struct dvm_cluster *c = conn->c;
+	bool bound = false, handshaking;
+	u32 node = conn->node;
+
+	spin_lock(&c->lock);
+	if (conn->auth == DVM_AUTH_DEAD) {
+		spin_unlock(&c->lock);
+		return;
+	}
+	handshaking = conn->outgoing && conn->auth != DVM_AUTH_DONE;
+	if (conn->auth == DVM_AUTH_DONE && c->peers[node].conn == conn) {
+		c->peers[node].conn = NULL;
+		WRITE_ONCE(c->peers[node].up, false);
+		c->nr_up--;
+		bound = true;
+	}
+	conn->auth = DVM_AUTH_DEAD;
+	conn->reap = true;
+	if (!c->stopping)
+		queue_work(system_unbound_wq, &c->reap_work);
+	spin_unlock(&c->lock);
+
+	trace_dvm_drop(c->node_id, node, err);
+	c->ops->shutdown(conn);
+
+	if (bound) {
+		dvm_stat_add(&dvm_vm_stat(c)->peers_lost, 1);
+		dvm_calls_fail(c, node, -ENOLINK);
+		dvm_cluster_lost(c, node, err);
+	} else if (handshaking) {
+		/* This node's own attempt to reach a peer failed. */
+		dvm_cluster_fail_join(c, node, err);
+	}
+}
+
+void dvm_conn_free(struct dvm_conn *conn)
+{
+	kvfree(conn->rx_buf);
+	conn->rx_buf = NULL;
+}
+
+static void dvm_conn_release(struct dvm_conn *conn)
+{
+	wait_var_event(&conn->users, !atomic_read(&conn->users));
+	dvm_conn_free(conn);
+	conn->c->ops->release(conn);
+}
+
+void dvm_reap_work(struct work_struct *work)
+{
+	struct dvm_cluster *c = container_of(work, struct dvm_cluster,
+					     reap_work);
+	struct dvm_conn *conn, *found;
+
+	for (;;) {
+		found = NULL;
+		spin_lock(&c->lock);
+		list_for_each_entry(conn, &c->conns, list) {
+			if (conn->reap) {
+				found = conn;
+				list_del_init(&conn->list);
+				break;
+			}
+		}
+		spin_unlock(&c->lock);
+		if (!found)
+			return;
+		dvm_conn_release(found);
+	}
+}
+
+/* Teardown: the transport is stopped and no reaper runs any more. */
+void dvm_conns_release_all(struct dvm_cluster *c)
+{
+	struct dvm_conn *conn;
+	LIST_HEAD(dead);
+	u32 i;
+
+	spin_lock(&c->lock);
+	WARN_ON_ONCE(!c->stopping);
+	for (i = 0; i < c->nr_nodes; i++) {
+		c->peers[i].conn = NULL;
+		WRITE_ONCE(c->peers[i].up, false);
+	}
+	c->nr_up = 0;
+	list_for_each_entry(conn, &c->conns, list)
+		conn->auth = DVM_AUTH_DEAD;
+	list_splice_init(&c->conns, &dead);
+	spin_unlock(&c->lock);
+
+	list_for_each_entry(conn, &dead, list)
+		c->ops->shutdown(conn);
+	while (!list_empty(&dead)) {
+		conn = list_first_entry(&dead, struct dvm_conn, list);
+		list_del_init(&conn->list);
+		dvm_conn_release(conn);
+	}
+}
+
+/* Receiving */
+
+static int dvm_rx_malformed(struct dvm_conn *conn)
+{
+	dvm_stat_count_error(conn->c, false);
+	return -EPROTO;
+}
+
+/* Take the request a reply answers out of the pending ones. */
+static struct dvm_call *dvm_claim_call(struct dvm_conn *conn,
+				       const struct dvm_wire_msg *msg)
+{
+	struct dvm_cluster *c = conn->c;
+	struct dvm_call *call;
+
+	if (msg->req_id > U32_MAX)
+		return NULL;
+	xa_lock(&c->calls);
+	call = xa_load(&c->calls, msg->req_id);
+	if (call && call->node == conn->node && call->type == msg->type &&
+	    msg->len <= call->resp_max)
+		__xa_erase(&c->calls, msg->req_id);
+	else
+		call = NULL;
+	xa_unlock(&c->calls);
+	return call;
+}
+
+/**
+ * dvm_rx_header - check a received header and say where its payload goes
+ * @conn: the connection it came on
+ * @hdr: the header as received
+ * @rx: filled in: the checked header, the payload's destination
+ *
+ * Return: 0, or a negative errno after which the transport drops @conn:
+ * -EPROTO for anything malformed, counted.
+ */
+int dvm_rx_header(struct dvm_conn *conn, const struct dvm_wire_hdr *hdr,
+		  struct dvm_rx *rx)
+{
+	const struct dvm_msg_type_info *info;
+	struct dvm_wire_msg *msg = &rx->msg;
+	struct dvm_cluster *c = conn->c;
+	bool authed;
+
+	rx->call = NULL;
+	rx->buf = conn->rx_buf;
+	if (dvm_wire_parse(hdr, DVM_MSG_NR_TYPES, msg))
+		return dvm_rx_malformed(conn);
+
+	info = &dvm_msg_types[msg->type];
+	authed = READ_ONCE(conn->auth) == DVM_AUTH_DONE;
+	if (!info->handler || info->handshake == authed)
+		return dvm_rx_malformed(conn);
+
+	if (msg->flags & DVM_WIRE_F_REPLY) {
+		if (!info->request)
+			return dvm_rx_malformed(conn);
+		rx->call = dvm_claim_call(conn, msg);
+		if (!rx->call)
+			return dvm_rx_malformed(conn);
+		rx->buf = rx->call->resp;
+	} else if (info->request != !!msg->req_id ||
+		   msg->len < info->min_len || msg->len > info->max_len) {
+		return dvm_rx_malformed(conn);
+	}
+
+	trace_dvm_recv(c->node_id, conn->node, msg->type, msg->flags,
+		       msg->len, msg->req_id);
+	dvm_count_msg(c, authed ? conn->node : KVM_DVM_NO_NODE, false,
+		      msg->type, msg->len);
+	if (authed)
+		WRITE_ONCE(c->peers[conn->node].last_rx, jiffies);
+	return 0;
+}
+
+static void dvm_complete_call(struct dvm_cluster *c, struct dvm_call *call,
+			      u32 len, int status)
+{
+	call->rtt_ns = ktime_to_ns(ktime_sub(ktime_get(), call->start));
+	call->resp_len = len;
+	call->status = status;
+	if (!status)
+		dvm_count_rtt(c, call->node, call->rtt_ns);
+	complete(&call->done);
+}
+
+void dvm_rx_abort(struct dvm_conn *conn, struct dvm_rx *rx, int err)
+{
+	if (rx->call)
+		dvm_complete_call(conn->c, rx->call, 0, err);
+	rx->call = NULL;
+}
+
+/**
+ * dvm_rx_payload - act on a message whose payload is in place
+ * @conn: the connection it came on
+ * @rx: as filled by dvm_rx_header()
+ *
+ * Return: 0, or a negative errno after which the transport drops @conn.
+ */
+int dvm_rx_payload(struct dvm_conn *conn, struct dvm_rx *rx)
+{
+	const struct dvm_wire_msg *msg = &rx->msg;
+	const struct dvm_msg_type_info *info = &dvm_msg_types[msg->type];
+	struct dvm_reply reply = { };
+	int r;
+
+	if (rx->call) {
+		dvm_complete_call(conn->c, rx->call, msg->len,
+				  -(int)msg->status);
+		return 0;
+	}
+
+	r = info->handler(conn->c, conn, msg, rx->buf, &reply);
+	if (info->request) {
+		/* The reply's status is the handler's errno. */
+		return dvm_conn_send(conn, msg->type, DVM_WIRE_F_REPLY,
+				     r < 0 ? min(-r, (int)U16_MAX) : 0,
+				     msg->req_id, r < 0 ? NULL : reply.buf,
+				     r < 0 ? 0 : reply.len);
+	}
+	if (r == -EPROTO)
+		return dvm_rx_malformed(conn);
+	return r;
+}
+
+/* Sending */
+
+int dvm_conn_send(struct dvm_conn *conn, u16 type, u16 flags, u16 status,
+		  u64 req_id, const void *buf, u32 len)
+{
+	struct dvm_cluster *c = conn->c;
+	struct dvm_wire_msg msg = {
+		.type = type, .flags = flags, .status = status,
+		.len = len, .req_id = req_id,
+	};
+	struct dvm_wire_hdr hdr;
+	struct page *page = NULL;
+	int r;
+
+	if (WARN_ON_ONCE(len > DVM_WIRE_MAX_PAYLOAD || type >= DVM_MSG_NR_TYPES))
+		return -EINVAL;
+	/* A whole page goes without a copy where the transport can. */
+	if (len == PAGE_SIZE && PAGE_ALIGNED(buf) && !is_vmalloc_addr(buf) &&
+	    virt_addr_valid(buf)) {
+		page = virt_to_page(buf);
+		buf = NULL;
+	}
+	dvm_wire_build(&hdr, &msg);
+	trace_dvm_send(c->node_id, conn->node, type, flags, len, req_id);
+	r = c->ops->send(conn, &hdr, buf, page, len);
+	if (!r)
+		dvm_count_msg(c, READ_ONCE(conn->auth) == DVM_AUTH_DONE ?
+			      conn->node : KVM_DVM_NO_NODE, true, type, len);
+	return r;
+}
+
+/* The authenticated connection to @node, held against release. */
+static struct dvm_conn *dvm_get_peer_conn(struct dvm_cluster *c, u32 node)
+{
+	struct dvm_conn *conn;
+
+	spin_lock(&c->lock);
+	conn = c->peers[node].conn;
+	if (conn)
+		atomic_inc(&conn->users);
+	spin_unlock(&c->lock);
+	return conn;
+}
+
+static void dvm_put_peer_conn(struct dvm_conn *conn)
+{
+	if (atomic_dec_and_test(&conn->users))
+		wake_up_var(&conn->users);
+}
+
+static int dvm_send_msg(struct dvm_cluster *c, u32 node, u16 type,
+			u64 req_id, const void *buf, u32 len)
+{
+	struct dvm_conn *conn;
+	int r;
+
+	if (node >= c->nr_nodes || node == c->node_id)
+		return -EINVAL;
+	conn = dvm_get_peer_conn(c, node);
+	if (!conn)
+		return -ENOTCONN;
+	r = dvm_conn_send(conn, type, 0, 0, req_id, buf, len);
+	dvm_put_peer_conn(conn);
+	return r;
+}
+
+/* One-way message to one peer. */
+int dvm_send(struct dvm_cluster *c, u32 node, u16 type, const void *buf,
+	     u32 len)
+{
+	return dvm_send_msg(c, node, type, 0, buf, len);
+}
+
+/* One-way message to every connected peer, best effort. */
+void dvm_send_all(struct dvm_cluster *c, u16 type, const void *buf, u32 len)
+{
+	u32 i;
+
+	for (i = 0; i < c->nr_nodes; i++)
+		if (i != c->node_id)
+			dvm_send(c, i, type, buf, len);
+}
+
+/**
+ * dvm_call_start - send a request; its reply completes @call
+ * @c: the cluster
+ * @call: caller-owned until dvm_call_wait() returns
+ * @node: the peer
+ * @type: a request type
+ * @buf: request payload, @len bytes
+ * @len: payload bytes
+ * @resp: room for the reply's payload, @resp_max bytes
+ * @resp_max: bytes of room
+ *
+ * Return: 0 when the request is on its way; then dvm_call_wait() must be
+ * called. A negative errno otherwise.
+ */
+int dvm_call_start(struct dvm_cluster *c, struct dvm_call *call, u32 node,
+		   u16 type, const void *buf, u32 len, void *resp,
+		   u32 resp_max)
+{
+	int r;
+
+	init_completion(&call->done);
+	call->node = node;
+	call->type = type;
+	call->resp = resp;
+	call->resp_max = resp_max;
+	call->resp_len = 0;
+	call->status = 0;
+	r = xa_alloc_cyclic(&c->calls, &call->id, call, xa_limit_32b,
+			    &c->next_call_id, GFP_KERNEL);
+	if (r < 0)
+		return r;
+	call->start = ktime_get();
+	r = dvm_send_msg(c, node, type, call->id, buf, len);
+	if (r) {
+		if (xa_erase(&c->calls, call->id) == call)
+			return r;
+		/* Lost or answered meanwhile: wait for the other side. */
+		wait_for_completion(&call->done);
+		return call->status ? call->status : r;
+	}
+	return 0;
+}
+
+int dvm_call_wait(struct dvm_cluster *c, struct dvm_call *call,
+		  unsigned long timeout)
+{
+	if (!wait_for_completion_timeout(&call->done, timeout)) {
+		if (xa_erase(&c->calls, call->id) == call)
+			return -ETIMEDOUT;
+		wait_for_completion(&call->done);
+	}
+	return call->status;
+}
+
+/* Complete the requests waiting on @node (all if KVM_DVM_NO_NODE). */
+void dvm_calls_fail(struct dvm_cluster *c, u32 node, int err)
+{
+	struct dvm_call *call;
+	unsigned long id;
+
+	xa_lock(&c->calls);
+	xa_for_each(&c->calls, id, call) {
+		if (node != KVM_DVM_NO_NODE && call->node != node)
+			continue;
+		__xa_erase(&c->calls, id);
+		call->status = err;
+		complete(&call->done);
+	}
+	xa_unlock(&c->calls);
+}
+
+/* KVM_DVM_PING: echo round trips, @p->depth of them in flight. */
+struct dvm_ping_slot {
+	struct dvm_call call;
+	void *req;
+	void *resp;
+	bool busy;
+};
+
+static void dvm_ping_fill(void *buf, u32 size, u32 seq)
+{
+	u32 i;
+
+	for (i = 0; i < size; i++)
+		((u8 *)buf)[i] = (u8)(seq * 131 + i);
+}
+
+static void dvm_ping_free(struct dvm_ping_slot *slots, u32 depth)
+{
+	u32 i;
+
+	for (i = 0; i < depth; i++) {
+		free_page((unsigned long)slots[i].req);
+		kfree(slots[i].resp);
+	}
+	kvfree(slots);
+}
+
+static struct dvm_ping_slot *dvm_ping_alloc(u32 depth)
+{
+	struct dvm_ping_slot *slots;
+	u32 i;
+
+	slots = kvcalloc(depth, sizeof(*slots), GFP_KERNEL_ACCOUNT);
+	if (!slots)
+		return NULL;
+	for (i = 0; i < depth; i++) {
+		/* Requests are pages: a 4 KiB echo goes without copies. */
+		slots[i].req = (void *)__get_free_page(GFP_KERNEL_ACCOUNT);
+		slots[i].resp = kmalloc(DVM_WIRE_PAGE_SIZE, GFP_KERNEL_ACCOUNT);
+		if (!slots[i].req || !slots[i].resp) {
+			dvm_ping_free(slots, depth);
+			return NULL;
+		}
+	}
+	return slots;
+}
+
+static int dvm_ping_finish(struct dvm_cluster *c, struct dvm_ping_slot *s,
+			   struct kvm_dvm_ping *p, u32 *done)
+{
+	int r = dvm_call_wait(c, &s->call, msecs_to_jiffies(10000));
+
+	s->busy = false;
+	if (r)
+		return r;
+	if (s->call.resp_len != p->size || memcmp(s->req, s->resp, p->size))
+		return -EIO;
+	p->min_ns = *done ? min(p->min_ns, s->call.rtt_ns) : s->call.rtt_ns;
+	p->max_ns = max(p->max_ns, s->call.rtt_ns);
+	p->avg_ns += s->call.rtt_ns;	/* the sum until the end */
+	(*done)++;
+	return 0;
+}
+
+int dvm_ping(struct dvm_cluster *c, struct kvm_dvm_ping *p)
+{
+	struct dvm_ping_slot *slots, *s;
+	u32 sent = 0, done = 0, i;
+	ktime_t start;
+	int r = 0;
+
+	slots = dvm_ping_alloc(p->depth);
+	if (!slots)
+		return -ENOMEM;
+	p->min_ns = p->max_ns = p->avg_ns = 0;
+	start = ktime_get();
+	while (done < p->count && !r) {
+		s = &slots[sent % p->depth];
+		if (s->busy) {
+			r = dvm_ping_finish(c, s, p, &done);
+			continue;
+		}
+		if (sent == p->count) {
+			/* Collect the ones still in flight. */
+			s = &slots[done % p->depth];
+			r = dvm_ping_finish(c, s, p, &done);
+			continue;
+		}
+		dvm_ping_fill(s->req, p->size, sent);
+		r = dvm_call_start(c, &s->call, p->node, DVM_MSG_ECHO, s->req,
+				   p->size, s->resp, DVM_WIRE_PAGE_SIZE);
+		if (!r) {
+			s->busy = true;
+			sent++;
+		}
+		if (fatal_signal_pending(current))
+			r = -EINTR;
+	}
+	/* On an error, the requests in flight still own their slots. */
+	for (i = 0; i < p->depth; i++)
+		if (slots[i].busy)
+			dvm_call_wait(c, &slots[i].call, msecs_to_jiffies(10000));
+	p->total_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
+	if (done)
+		p->avg_ns = div64_u64(p->avg_ns, done);
+	dvm_ping_free(slots, p->depth);
+	return r;
+}
