@@ -232,7 +232,11 @@ int dvm_handle_reject(struct dvm_cluster *c, struct dvm_conn *conn,
 	if (!err || err >= MAX_ERRNO)
 		return -EPROTO;
 	dvm_stat_count_error(c, true);
-	if (conn->outgoing)
+	/*
+	 * A connector that found our MAC wrong refuses us: during a join,
+	 * both ends fail. Once the cluster is formed this changes nothing.
+	 */
+	if (conn->node != KVM_DVM_NO_NODE)
 		dvm_cluster_fail_join(c, conn->node, -err);
 	return -ECONNREFUSED;
 }

@@ -182,18 +182,26 @@ static int kvm_dvm_ioctl_set_local_vcpus(struct kvm_dvm *dvm,
 	return r;
 }
 
+/* Links of the current cluster; after a leave, the last one's nodes. */
 static int dvm_copy_links(struct kvm_dvm *dvm, struct kvm_dvm_state *s)
 {
 	struct dvm_cluster *c = dvm->cluster;
 	struct kvm_dvm_link link;
 	u32 i;
 
-	if (!s->links || !c)
+	if (!s->links || !dvm->nr_nodes)
 		return 0;
-	if (s->nr_links < c->nr_nodes)
+	if (s->nr_links < dvm->nr_nodes)
 		return -E2BIG;
-	for (i = 0; i < c->nr_nodes; i++) {
-		dvm_peer_fill_link(c, i, &link);
+	for (i = 0; i < dvm->nr_nodes; i++) {
+		if (c) {
+			dvm_peer_fill_link(c, i, &link);
+		} else {
+			memset(&link, 0, sizeof(link));
+			link.node = i;
+			link.state = i == dvm->node_id ? KVM_DVM_LINK_SELF :
+							 KVM_DVM_LINK_DOWN;
+		}
 		if (copy_to_user(u64_to_user_ptr(s->links) + i * sizeof(link),
 				 &link, sizeof(link)))
 			return -EFAULT;
@@ -220,7 +228,7 @@ static int kvm_dvm_ioctl_get_state(struct kvm_dvm *dvm, void __user *argp)
 	s.broken_node = READ_ONCE(dvm->broken_node);
 	s.broken_error = READ_ONCE(dvm->broken_error);
 	r = dvm_copy_links(dvm, &s);
-	s.nr_links = dvm->cluster ? dvm->nr_nodes : 0;
+	s.nr_links = dvm->nr_nodes;
 	mutex_unlock(&dvm->lock);
 
 	if (copy_to_user(argp, &s, sizeof(s)))

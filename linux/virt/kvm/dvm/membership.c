@@ -243,8 +243,8 @@ int dvm_handle_leave(struct dvm_cluster *c, struct dvm_conn *conn,
 		     const struct dvm_wire_msg *msg, const void *payload,
 		     struct dvm_reply *reply)
 {
-	dvm_cluster_lost(c, conn->node, -ECONNRESET);
-	return 0;
+	/* Dropping the link loses the node: the link is down first. */
+	return -ECONNRESET;
 }
 
 /* Liveness: heartbeats out, silent peers and stalled handshakes dropped. */

@@ -1,0 +1,1491 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dvm_fuzz_test: a hostile TCP client against a node's DVM port.
+ *
+ * The test forms clusters of in-process VMs over loopback TCP and speaks
+ * the DVM wire protocol itself (see linux/virt/kvm/dvm/wire.h): garbage
+ * before authentication must only cost the sender its connection, garbage
+ * from an authenticated peer must break the cluster with -EPROTO, a silent
+ * peer must break it with -ETIMEDOUT, and a correct ECHO exchange shows
+ * that the client speaks the protocol, so the negative cases mean something.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <endian.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/if_alg.h>
+#include <linux/kvm_dvm.h>
+
+#include "kvm_util.h"
+#include "kselftest.h"
+
+#ifndef SOL_ALG
+#define SOL_ALG			279
+#endif
+
+/* The wire format, copied from linux/virt/kvm/dvm/wire.h. */
+#define WIRE_MAGIC		0x314d5644u
+#define WIRE_VERSION		1
+#define WIRE_MAX_PAYLOAD	(4096 + 256)
+#define WIRE_F_REPLY		0x1
+
+enum {
+	MSG_HELLO = 1,
+	MSG_CHALLENGE,
+	MSG_PROOF,
+	MSG_WELCOME,
+	MSG_REJECT,
+	MSG_MESH_READY,
+	MSG_MESH_UP,
+	MSG_ABORT,
+	MSG_HEARTBEAT,
+	MSG_BROKEN,
+	MSG_LEAVE,
+	MSG_VCPUS,
+	MSG_VCPUS_VERDICT,
+	MSG_ECHO,
+};
+
+#define NONCE_SIZE		32
+#define MAC_SIZE		32
+#define LABEL_SIZE		8
+#define LABEL_ACCEPTOR		"DVMCHAL1"
+#define LABEL_CONNECTOR		"DVMPROF1"
+
+/* All multi-byte fields of the wire structs are little endian. */
+struct wire_hdr {
+	uint32_t magic;
+	uint8_t version;
+	uint8_t pad;
+	uint16_t type;
+	uint16_t flags;
+	uint16_t status;
+	uint32_t len;
+	uint64_t req_id;
+};
+
+struct wire_hello {
+	uint32_t node_id;
+	uint32_t nr_nodes;
+	uint32_t target;
+	uint32_t transport;
+	uint8_t nonce[NONCE_SIZE];
+};
+
+struct wire_challenge {
+	uint32_t node_id;
+	uint32_t pad;
+	uint8_t nonce[NONCE_SIZE];
+	uint8_t mac[MAC_SIZE];
+};
+
+struct wire_proof {
+	uint8_t mac[MAC_SIZE];
+};
+
+struct wire_error {
+	uint32_t error;
+	uint32_t node;
+};
+
+static_assert(sizeof(struct wire_hdr) == 24, "wire header");
+static_assert(sizeof(struct wire_hello) == 48, "hello");
+static_assert(sizeof(struct wire_challenge) == 72, "challenge");
+static_assert(sizeof(struct wire_proof) == 32, "proof");
+static_assert(sizeof(struct wire_error) == 8, "error");
+
+/* A message in host byte order: the header fields, then the payload. */
+struct msg {
+	uint32_t magic;
+	uint8_t version;
+	uint8_t pad;
+	uint16_t type;
+	uint16_t flags;
+	uint16_t status;
+	uint32_t len;
+	uint64_t req_id;
+	uint8_t data[WIRE_MAX_PAYLOAD];
+};
+
+#define NR_NODES		2
+#define JOIN_TIMEOUT_MS		30000
+#define CLOSE_TIMEOUT_MS	5000
+#define HEARTBEAT_MS		500
+#define ECHO_SIZE		4096
+#define ECHO_REQ_ID		7
+
+#define NR_PRE_CASES		16
+#define NR_POST_CASES		6
+#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 1)
+
+static const uint8_t cluster_key[32] = {
+	0x44, 0x56, 0x4d, 0x2d, 0x66, 0x75, 0x7a, 0x7a,
+	0x9c, 0x21, 0x5e, 0x07, 0xd3, 0x8a, 0x41, 0xbb,
+	0x10, 0x62, 0xef, 0x35, 0x7c, 0x98, 0x0d, 0xa6,
+	0x53, 0xc4, 0x2f, 0x81, 0x6e, 0xb9, 0x17, 0xf0,
+};
+
+static uint16_t next_port;
+static uint64_t rng_state;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	usleep(ms * 1000);
+}
+
+static uint64_t rng_next(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static void rng_fill(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = rng_next() >> 32;
+}
+
+/* Listen ports of one cluster: consecutive, fresh for every cluster. */
+static uint16_t ports_alloc(unsigned int n)
+{
+	uint16_t base = next_port;
+
+	next_port += n;
+	return base;
+}
+
+static void noop_handler(int sig)
+{
+}
+
+/* ---- HMAC-SHA256 through AF_ALG ---- */
+
+static int hmac_tfm = -1;
+static char hmac_why[160];
+
+static bool hmac_sha256(const void *key, size_t key_len, const void *data,
+			size_t len, uint8_t mac[MAC_SIZE])
+{
+	bool ok = false;
+	int op;
+
+	if (setsockopt(hmac_tfm, SOL_ALG, ALG_SET_KEY, key, key_len))
+		return false;
+	op = accept(hmac_tfm, NULL, 0);
+	if (op < 0)
+		return false;
+	if (send(op, data, len, 0) == (ssize_t)len &&
+	    read(op, mac, MAC_SIZE) == MAC_SIZE)
+		ok = true;
+	close(op);
+	return ok;
+}
+
+/* Sets hmac_why when HMAC is unavailable. */
+static void hmac_init(void)
+{
+	/* RFC 4231, test case 2. */
+	static const uint8_t want[MAC_SIZE] = {
+		0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e,
+		0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
+		0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83,
+		0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43,
+	};
+	static const char data[] = "what do ya want for nothing?";
+	struct sockaddr_alg sa = {
+		.salg_family = AF_ALG,
+		.salg_type = "hash",
+		.salg_name = "hmac(sha256)",
+	};
+	uint8_t mac[MAC_SIZE];
+	int fd;
+
+	fd = socket(AF_ALG, SOCK_SEQPACKET, 0);
+	if (fd < 0) {
+		snprintf(hmac_why, sizeof(hmac_why), "socket(AF_ALG): %s",
+			 strerror(errno));
+		return;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		snprintf(hmac_why, sizeof(hmac_why),
+			 "AF_ALG hmac(sha256): %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	hmac_tfm = fd;
+	if (!hmac_sha256("Jefe", 4, data, strlen(data), mac)) {
+		snprintf(hmac_why, sizeof(hmac_why),
+			 "AF_ALG hmac(sha256) does not hash: %s",
+			 strerror(errno));
+		close(fd);
+		hmac_tfm = -1;
+		return;
+	}
+	TEST_ASSERT(!memcmp(mac, want, MAC_SIZE),
+		    "AF_ALG hmac(sha256) fails RFC 4231 test case 2");
+}
+
+static bool hmac_ok(void)
+{
+	return hmac_tfm >= 0;
+}
+
+/* mac = HMAC(key, label || le32 connector || le32 acceptor || nc || na) */
+static void auth_mac(const char *label, uint32_t connector, uint32_t acceptor,
+		     const uint8_t *nonce_c, const uint8_t *nonce_a,
+		     uint8_t mac[MAC_SIZE])
+{
+	uint8_t buf[LABEL_SIZE + 8 + 2 * NONCE_SIZE];
+	uint32_t v;
+
+	memcpy(buf, label, LABEL_SIZE);
+	v = htole32(connector);
+	memcpy(buf + LABEL_SIZE, &v, 4);
+	v = htole32(acceptor);
+	memcpy(buf + LABEL_SIZE + 4, &v, 4);
+	memcpy(buf + LABEL_SIZE + 8, nonce_c, NONCE_SIZE);
+	memcpy(buf + LABEL_SIZE + 8 + NONCE_SIZE, nonce_a, NONCE_SIZE);
+	TEST_ASSERT(hmac_sha256(cluster_key, sizeof(cluster_key), buf,
+				sizeof(buf), mac),
+		    "HMAC-SHA256 failed: %s", strerror(errno));
+}
+
+/* ---- VM binary stats ---- */
+
+/* Element @idx of the VM stat @name; false if there is no such stat. */
+static bool stat_read(struct kvm_vm *vm, const char *name, uint32_t idx,
+		      uint64_t *val)
+{
+	struct kvm_stats_header hdr;
+	struct kvm_stats_desc *desc;
+	bool found = false;
+	size_t dsize, total;
+	char *descs;
+	uint32_t i;
+	int fd;
+
+	fd = ioctl(vm->fd, KVM_GET_STATS_FD, NULL);
+	TEST_ASSERT(fd >= 0, "KVM_GET_STATS_FD: %s", strerror(errno));
+	TEST_ASSERT(pread(fd, &hdr, sizeof(hdr), 0) == sizeof(hdr),
+		    "reading the stats header");
+	dsize = sizeof(*desc) + hdr.name_size;
+	total = dsize * hdr.num_desc;
+	descs = malloc(total);
+	TEST_ASSERT(descs, "out of memory");
+	TEST_ASSERT(pread(fd, descs, total, hdr.desc_offset) == (ssize_t)total,
+		    "reading the stats descriptors");
+	for (i = 0; i < hdr.num_desc; i++) {
+		desc = (struct kvm_stats_desc *)(descs + i * dsize);
+		if (strncmp(desc->name, name, hdr.name_size))
+			continue;
+		if (idx < desc->size)
+			found = pread(fd, val, sizeof(*val),
+				      hdr.data_offset + desc->offset +
+				      idx * sizeof(*val)) == sizeof(*val);
+		break;
+	}
+	free(descs);
+	close(fd);
+	return found;
+}
+
+static uint64_t stat_get(struct kvm_vm *vm, const char *name, uint32_t idx)
+{
+	uint64_t val;
+
+	TEST_ASSERT(stat_read(vm, name, idx, &val),
+		    "VM stat %s[%u] not found", name, idx);
+	return val;
+}
+
+static uint64_t malformed(struct kvm_vm *vm)
+{
+	return stat_get(vm, "dvm_malformed", 0);
+}
+
+static uint64_t auth_failures(struct kvm_vm *vm)
+{
+	return stat_get(vm, "dvm_auth_failures", 0);
+}
+
+/*
+ * Wait until A's dvm_malformed and dvm_auth_failures reach at least the
+ * wanted values, give a late second increment a chance to show, and
+ * check that they are exactly the wanted values.
+ */
+static bool counters_exact(struct kvm_vm *vm, uint64_t want_m, uint64_t want_a)
+{
+	uint64_t deadline = now_ms() + 3000;
+	uint64_t m, a;
+
+	for (;;) {
+		m = malformed(vm);
+		a = auth_failures(vm);
+		if ((m >= want_m && a >= want_a) || now_ms() > deadline)
+			break;
+		sleep_ms(20);
+	}
+	sleep_ms(200);
+	m = malformed(vm);
+	a = auth_failures(vm);
+	if (m == want_m && a == want_a)
+		return true;
+	ksft_print_msg("dvm_malformed %lu (want %lu), dvm_auth_failures %lu (want %lu)\n",
+		       (unsigned long)m, (unsigned long)want_m,
+		       (unsigned long)a, (unsigned long)want_a);
+	return false;
+}
+
+/* ---- DVM ioctls ---- */
+
+struct joiner {
+	struct kvm_vm *vm;
+	uint32_t node_id;
+	uint16_t port_base;
+	pthread_t thread;
+	bool started;
+	int done;
+	int ret;		/* 0 or -errno */
+	uint32_t failed_node;
+};
+
+static void fill_addrs(struct kvm_dvm_node_addr *addrs, uint16_t port_base)
+{
+	int i;
+
+	memset(addrs, 0, NR_NODES * sizeof(*addrs));
+	for (i = 0; i < NR_NODES; i++) {
+		addrs[i].family = AF_INET;
+		addrs[i].port = port_base + i;
+		addrs[i].addr[0] = 127;
+		addrs[i].addr[3] = 1;
+	}
+}
+
+static void *join_thread(void *arg)
+{
+	struct kvm_dvm_node_addr addrs[NR_NODES];
+	struct joiner *j = arg;
+	struct kvm_dvm_join join;
+
+	fill_addrs(addrs, j->port_base);
+	memset(&join, 0, sizeof(join));
+	join.node_id = j->node_id;
+	join.nr_nodes = NR_NODES;
+	join.transport = KVM_DVM_TRANSPORT_TCP;
+	join.connect_timeout_ms = JOIN_TIMEOUT_MS;
+	join.key_len = sizeof(cluster_key);
+	memcpy(join.key, cluster_key, sizeof(cluster_key));
+	join.addrs = (uintptr_t)addrs;
+	j->ret = ioctl(j->vm->fd, KVM_DVM_JOIN, &join) ? -errno : 0;
+	j->failed_node = join.failed_node;
+	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void join_start(struct joiner *j, struct kvm_vm *vm, uint32_t node_id,
+		       uint16_t port_base)
+{
+	memset(j, 0, sizeof(*j));
+	j->vm = vm;
+	j->node_id = node_id;
+	j->port_base = port_base;
+	TEST_ASSERT(!pthread_create(&j->thread, NULL, join_thread, j),
+		    "pthread_create");
+	j->started = true;
+}
+
+static bool join_done(struct joiner *j)
+{
+	return __atomic_load_n(&j->done, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Wait up to @timeout_ms for the JOIN to return, then interrupt it with
+ * a signal (JOIN returns -EINTR). Returns JOIN's result.
+ */
+static int join_finish(struct joiner *j, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + timeout_ms;
+
+	if (!j->started)
+		return j->ret;
+	while (!join_done(j) && now_ms() < deadline)
+		sleep_ms(10);
+	if (!join_done(j)) {
+		ksft_print_msg("node %u: JOIN still blocked, interrupting it\n",
+			       j->node_id);
+		deadline = now_ms() + 30000;
+		while (!join_done(j)) {
+			TEST_ASSERT(now_ms() < deadline,
+				    "JOIN of node %u ignores signals",
+				    j->node_id);
+			pthread_kill(j->thread, SIGUSR1);
+			sleep_ms(100);
+		}
+	}
+	pthread_join(j->thread, NULL);
+	j->started = false;
+	return j->ret;
+}
+
+static int get_state(struct kvm_vm *vm, struct kvm_dvm_state *st,
+		     struct kvm_dvm_link *links)
+{
+	memset(st, 0, sizeof(*st));
+	memset(links, 0, NR_NODES * sizeof(*links));
+	st->nr_links = NR_NODES;
+	st->links = (uintptr_t)links;
+	return ioctl(vm->fd, KVM_DVM_GET_STATE, st) ? -errno : 0;
+}
+
+/* The VM is node @self of a formed cluster, every link up. */
+static bool check_joined(struct kvm_vm *vm, uint32_t self)
+{
+	struct kvm_dvm_link links[NR_NODES];
+	struct kvm_dvm_state st;
+	bool ok = true;
+	int i, r;
+
+	r = get_state(vm, &st, links);
+	if (r) {
+		ksft_print_msg("node %u: GET_STATE: %s\n", self, strerror(-r));
+		return false;
+	}
+	if (st.state != KVM_DVM_STATE_JOINED || st.node_id != self ||
+	    st.nr_nodes != NR_NODES || st.broken_node != KVM_DVM_NO_NODE ||
+	    st.broken_error) {
+		ksft_print_msg("node %u: state %u node_id %u nr_nodes %u broken_node %u broken_error %d\n",
+			       self, st.state, st.node_id, st.nr_nodes,
+			       st.broken_node, st.broken_error);
+		ok = false;
+	}
+	for (i = 0; i < NR_NODES; i++) {
+		uint32_t want = i == self ? KVM_DVM_LINK_SELF : KVM_DVM_LINK_UP;
+
+		if (links[i].node != i || links[i].state != want) {
+			ksft_print_msg("node %u: link %d: node %u state %u, want state %u\n",
+				       self, i, links[i].node, links[i].state,
+				       want);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/*
+ * Poll GET_STATE until the VM is BROKEN or @timeout_ms passed; @when is
+ * the time it was first seen broken. Returns false on timeout.
+ */
+static bool wait_broken(struct kvm_vm *vm, int timeout_ms,
+			struct kvm_dvm_state *st, uint64_t *when)
+{
+	uint64_t deadline = now_ms() + timeout_ms;
+	struct kvm_dvm_link links[NR_NODES];
+	int r;
+
+	for (;;) {
+		r = get_state(vm, st, links);
+		TEST_ASSERT(!r, "GET_STATE: %s", strerror(-r));
+		*when = now_ms();
+		if (st->state == KVM_DVM_STATE_BROKEN)
+			return true;
+		if (*when > deadline)
+			return false;
+		sleep_ms(20);
+	}
+}
+
+static bool ping(struct kvm_vm *vm, uint32_t self, uint32_t node)
+{
+	struct kvm_dvm_ping p;
+
+	memset(&p, 0, sizeof(p));
+	p.node = node;
+	p.size = 4096;
+	p.count = 100;
+	p.depth = 8;
+	if (ioctl(vm->fd, KVM_DVM_PING, &p)) {
+		ksft_print_msg("PING %u->%u: %s\n", self, node, strerror(errno));
+		return false;
+	}
+	ksft_print_msg("PING %u->%u: 100 x 4096 bytes, avg %lu ns max %lu ns\n",
+		       self, node, (unsigned long)p.avg_ns,
+		       (unsigned long)p.max_ns);
+	return true;
+}
+
+static void vm_leave_free(struct kvm_vm *vm)
+{
+	ioctl(vm->fd, KVM_DVM_LEAVE, NULL);
+	kvm_vm_free(vm);
+}
+
+/* ---- the wire ---- */
+
+static void msg_init(struct msg *m, uint16_t type, uint16_t flags,
+		     uint64_t req_id, const void *data, uint32_t len)
+{
+	m->magic = WIRE_MAGIC;
+	m->version = WIRE_VERSION;
+	m->pad = 0;
+	m->type = type;
+	m->flags = flags;
+	m->status = 0;
+	m->len = len;
+	m->req_id = req_id;
+	if (data && len)
+		memcpy(m->data, data, len);
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t r;
+
+	while (len) {
+		r = send(fd, p, len, MSG_NOSIGNAL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		p += r;
+		len -= r;
+	}
+	return 0;
+}
+
+/*
+ * Send the first @nbytes bytes (all if < 0) of @m as it goes on the wire:
+ * the header as given (m->len need not match what follows), then the
+ * payload, at most WIRE_MAX_PAYLOAD bytes of it.
+ */
+static int msg_send(int fd, const struct msg *m, ssize_t nbytes)
+{
+	static uint8_t buf[sizeof(struct wire_hdr) + WIRE_MAX_PAYLOAD];
+	struct wire_hdr hdr;
+	size_t total, plen;
+
+	hdr.magic = htole32(m->magic);
+	hdr.version = m->version;
+	hdr.pad = m->pad;
+	hdr.type = htole16(m->type);
+	hdr.flags = htole16(m->flags);
+	hdr.status = htole16(m->status);
+	hdr.len = htole32(m->len);
+	hdr.req_id = htole64(m->req_id);
+	plen = m->len < WIRE_MAX_PAYLOAD ? m->len : WIRE_MAX_PAYLOAD;
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), m->data, plen);
+	total = sizeof(hdr) + plen;
+	if (nbytes >= 0 && (size_t)nbytes < total)
+		total = nbytes;
+	return write_all(fd, buf, total);
+}
+
+static int send_simple(int fd, uint16_t type, uint16_t flags, uint64_t req_id,
+		       const void *data, uint32_t len)
+{
+	static struct msg m;
+
+	msg_init(&m, type, flags, req_id, data, len);
+	return msg_send(fd, &m, -1);
+}
+
+/* Read exactly @len bytes by @deadline: len, 0 on EOF, -errno. */
+static ssize_t read_full(int fd, void *buf, size_t len, uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint8_t *p = buf;
+	size_t got = 0;
+	uint64_t t;
+	ssize_t r;
+
+	while (got < len) {
+		t = now_ms();
+		if (t >= deadline)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, deadline - t);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		r = recv(fd, p + got, len - got, 0);
+		if (r == 0)
+			return 0;
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		got += r;
+	}
+	return len;
+}
+
+/* Receive one message: 1, 0 on EOF, -errno (-EPROTO: not a DVM message). */
+static int msg_recv(int fd, struct msg *m, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + timeout_ms;
+	struct wire_hdr hdr;
+	ssize_t r;
+
+	r = read_full(fd, &hdr, sizeof(hdr), deadline);
+	if (r <= 0)
+		return r;
+	m->magic = le32toh(hdr.magic);
+	m->version = hdr.version;
+	m->pad = hdr.pad;
+	m->type = le16toh(hdr.type);
+	m->flags = le16toh(hdr.flags);
+	m->status = le16toh(hdr.status);
+	m->len = le32toh(hdr.len);
+	m->req_id = le64toh(hdr.req_id);
+	if (m->magic != WIRE_MAGIC || m->version != WIRE_VERSION || m->pad ||
+	    m->len > WIRE_MAX_PAYLOAD) {
+		ksft_print_msg("bad header from node 0: magic 0x%x version %u pad %u len %u\n",
+			       m->magic, m->version, m->pad, m->len);
+		return -EPROTO;
+	}
+	if (!m->len)
+		return 1;
+	r = read_full(fd, m->data, m->len, deadline);
+	return r <= 0 ? r : 1;
+}
+
+/*
+ * Read and drop whatever comes until the peer closes the connection
+ * (EOF or reset). Returns 0 when closed, -ETIMEDOUT or -errno.
+ */
+static int wait_closed(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t deadline = now_ms() + timeout_ms;
+	size_t junk = 0;
+	uint8_t buf[4096];
+	uint64_t t;
+	ssize_t r;
+
+	for (;;) {
+		t = now_ms();
+		if (t >= deadline) {
+			ksft_print_msg("connection still open after %d ms (%zu bytes received)\n",
+				       timeout_ms, junk);
+			return -ETIMEDOUT;
+		}
+		r = poll(&pfd, 1, deadline - t);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		r = recv(fd, buf, sizeof(buf), 0);
+		if (r == 0)
+			return 0;
+		if (r < 0) {
+			if (errno == ECONNRESET)
+				return 0;
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		junk += r;
+	}
+}
+
+/*
+ * A TCP connection to 127.0.0.1:@port from 127.0.0.1 (node 1's table
+ * address), retried while nobody listens yet.
+ */
+static int tcp_connect(uint16_t port, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + timeout_ms;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int fd, one = 1;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (;;) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		TEST_ASSERT(fd >= 0, "socket: %s", strerror(errno));
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		sin.sin_port = 0;
+		TEST_ASSERT(!bind(fd, (struct sockaddr *)&sin, sizeof(sin)),
+			    "bind 127.0.0.1:0: %s", strerror(errno));
+		sin.sin_port = htons(port);
+		if (!connect(fd, (struct sockaddr *)&sin, sizeof(sin)))
+			return fd;
+		close(fd);
+		if (errno != ECONNREFUSED || now_ms() > deadline) {
+			ksft_print_msg("connect to port %u: %s\n", port,
+				       strerror(errno));
+			return -1;
+		}
+		sleep_ms(20);
+	}
+}
+
+static void hello_init(struct msg *m, uint32_t node, uint32_t nr_nodes,
+		       uint32_t target, const uint8_t *nonce)
+{
+	struct wire_hello h;
+
+	h.node_id = htole32(node);
+	h.nr_nodes = htole32(nr_nodes);
+	h.target = htole32(target);
+	h.transport = htole32(KVM_DVM_TRANSPORT_TCP);
+	memcpy(h.nonce, nonce, NONCE_SIZE);
+	msg_init(m, MSG_HELLO, 0, 0, &h, sizeof(h));
+}
+
+/*
+ * Run the connector's side of the handshake as node 1 towards node 0 up to
+ * and including PROOF (a corrupted MAC unless @good_proof); the verdict is
+ * left for the caller. Node 0's CHALLENGE is checked, its MAC too when
+ * HMAC is available.
+ */
+static bool handshake(int fd, bool good_proof, struct msg *m)
+{
+	uint8_t nonce_c[NONCE_SIZE], mac[MAC_SIZE];
+	struct wire_challenge ch;
+	int r;
+
+	rng_fill(nonce_c, sizeof(nonce_c));
+	hello_init(m, 1, NR_NODES, 0, nonce_c);
+	r = msg_send(fd, m, -1);
+	if (r) {
+		ksft_print_msg("sending HELLO: %s\n", strerror(-r));
+		return false;
+	}
+	r = msg_recv(fd, m, 10000);
+	if (r != 1) {
+		ksft_print_msg("no CHALLENGE: %s\n", r ? strerror(-r) : "EOF");
+		return false;
+	}
+	if (m->type != MSG_CHALLENGE || m->flags || m->status ||
+	    m->len != sizeof(ch)) {
+		ksft_print_msg("want CHALLENGE, got type %u flags 0x%x status %u len %u\n",
+			       m->type, m->flags, m->status, m->len);
+		return false;
+	}
+	memcpy(&ch, m->data, sizeof(ch));
+	if (le32toh(ch.node_id) != 0 || ch.pad) {
+		ksft_print_msg("CHALLENGE: node_id %u pad %u\n",
+			       le32toh(ch.node_id), le32toh(ch.pad));
+		return false;
+	}
+	if (hmac_ok()) {
+		auth_mac(LABEL_ACCEPTOR, 1, 0, nonce_c, ch.nonce, mac);
+		if (memcmp(mac, ch.mac, MAC_SIZE)) {
+			ksft_print_msg("CHALLENGE: node 0's MAC is wrong\n");
+			return false;
+		}
+		auth_mac(LABEL_CONNECTOR, 1, 0, nonce_c, ch.nonce, mac);
+	} else {
+		rng_fill(mac, sizeof(mac));
+	}
+	if (!good_proof)
+		mac[7] ^= 0x10;
+	r = send_simple(fd, MSG_PROOF, 0, 0, mac, sizeof(mac));
+	if (r) {
+		ksft_print_msg("sending PROOF: %s\n", strerror(-r));
+		return false;
+	}
+	return true;
+}
+
+/* The next message must be a REJECT carrying @error. */
+static bool expect_reject(int fd, uint32_t error, struct msg *m)
+{
+	struct wire_error e;
+	int r;
+
+	r = msg_recv(fd, m, 10000);
+	if (r != 1) {
+		ksft_print_msg("no REJECT: %s\n", r ? strerror(-r) : "EOF");
+		return false;
+	}
+	if (m->type != MSG_REJECT || m->len != sizeof(e)) {
+		ksft_print_msg("want REJECT, got type %u len %u\n", m->type,
+			       m->len);
+		return false;
+	}
+	memcpy(&e, m->data, sizeof(e));
+	if (le32toh(e.error) != error) {
+		ksft_print_msg("REJECT error %u (node %u), want %u\n",
+			       le32toh(e.error), le32toh(e.node), error);
+		return false;
+	}
+	return true;
+}
+
+/* ---- pre-authentication garbage ---- */
+
+struct pre_case {
+	const char *name;
+	bool auth;		/* counted in dvm_auth_failures */
+	bool need_hmac;
+	bool (*attack)(int fd);
+};
+
+static struct msg pre_msg;
+
+static bool send_or_report(int fd, const struct msg *m, ssize_t nbytes)
+{
+	int r = msg_send(fd, m, nbytes);
+
+	/* The server may have dropped us already: that is fine. */
+	if (r && r != -EPIPE && r != -ECONNRESET) {
+		ksft_print_msg("send: %s\n", strerror(-r));
+		return false;
+	}
+	return true;
+}
+
+static void valid_hello(struct msg *m)
+{
+	uint8_t nonce[NONCE_SIZE];
+
+	rng_fill(nonce, sizeof(nonce));
+	hello_init(m, 1, NR_NODES, 0, nonce);
+}
+
+static bool attack_random(int fd)
+{
+	uint8_t buf[256];
+
+	int r;
+
+	rng_fill(buf, sizeof(buf));
+	if (buf[0] == (WIRE_MAGIC & 0xff))
+		buf[0] ^= 0xff;
+	r = write_all(fd, buf, sizeof(buf));
+	if (r && r != -EPIPE && r != -ECONNRESET) {
+		ksft_print_msg("send: %s\n", strerror(-r));
+		return false;
+	}
+	return true;
+}
+
+static bool attack_bad_magic(int fd)
+{
+	valid_hello(&pre_msg);
+	pre_msg.magic = WIRE_MAGIC ^ 0x01000000;
+	return send_or_report(fd, &pre_msg, -1);
+}
+
+static bool attack_bad_version(int fd)
+{
+	valid_hello(&pre_msg);
+	pre_msg.version = WIRE_VERSION + 1;
+	return send_or_report(fd, &pre_msg, -1);
+}
+
+static bool attack_bad_pad(int fd)
+{
+	valid_hello(&pre_msg);
+	pre_msg.pad = 1;
+	return send_or_report(fd, &pre_msg, -1);
+}
+
+static bool attack_unknown_type(int fd)
+{
+	msg_init(&pre_msg, 200, 0, 0, NULL, 0);
+	return send_or_report(fd, &pre_msg, -1);
+}
+
+/* Only the header: the server must not wait for the payload. */
+static bool attack_oversized(int fd)
+{
+	valid_hello(&pre_msg);
+	pre_msg.len = WIRE_MAX_PAYLOAD + 1;
+	return send_or_report(fd, &pre_msg, sizeof(struct wire_hdr));
+}
+
+static bool attack_truncated_header(int fd)
+{
+	valid_hello(&pre_msg);
+	if (!send_or_report(fd, &pre_msg, 10))
+		return false;
+	shutdown(fd, SHUT_WR);
+	return true;
+}
+
+/* A header announcing @len payload bytes, 10 of them, then EOF. */
+static bool truncated_payload(int fd, uint32_t len)
+{
+	valid_hello(&pre_msg);
+	pre_msg.len = len;
+	if (!send_or_report(fd, &pre_msg, sizeof(struct wire_hdr) + 10))
+		return false;
+	shutdown(fd, SHUT_WR);
+	return true;
+}
+
+static bool attack_truncated_hello(int fd)
+{
+	return truncated_payload(fd, sizeof(struct wire_hello));
+}
+
+static bool attack_truncated_100(int fd)
+{
+	return truncated_payload(fd, 100);
+}
+
+static bool attack_echo_first(int fd)
+{
+	uint8_t data[16];
+
+	rng_fill(data, sizeof(data));
+	msg_init(&pre_msg, MSG_ECHO, 0, 1, data, sizeof(data));
+	return send_or_report(fd, &pre_msg, -1);
+}
+
+static bool attack_hello_short(int fd)
+{
+	valid_hello(&pre_msg);
+	pre_msg.len = sizeof(struct wire_hello) - 1;
+	return send_or_report(fd, &pre_msg, -1);
+}
+
+static bool attack_hello_node(int fd)
+{
+	uint8_t nonce[NONCE_SIZE];
+
+	rng_fill(nonce, sizeof(nonce));
+	hello_init(&pre_msg, NR_NODES, NR_NODES, 0, nonce);
+	return send_or_report(fd, &pre_msg, -1);
+}
+
+static bool attack_hello_target(int fd)
+{
+	uint8_t nonce[NONCE_SIZE];
+
+	rng_fill(nonce, sizeof(nonce));
+	hello_init(&pre_msg, 1, NR_NODES, 1, nonce);
+	return send_or_report(fd, &pre_msg, -1);
+}
+
+static bool attack_hello_not_above(int fd)
+{
+	uint8_t nonce[NONCE_SIZE];
+
+	rng_fill(nonce, sizeof(nonce));
+	hello_init(&pre_msg, 0, NR_NODES, 0, nonce);
+	return send_or_report(fd, &pre_msg, -1);
+}
+
+static bool attack_bad_proof(int fd)
+{
+	return handshake(fd, false, &pre_msg) &&
+	       expect_reject(fd, EACCES, &pre_msg);
+}
+
+static bool attack_duplicate(int fd)
+{
+	return handshake(fd, true, &pre_msg) &&
+	       expect_reject(fd, EEXIST, &pre_msg);
+}
+
+static const struct pre_case pre_cases[NR_PRE_CASES] = {
+	{ "256 random bytes", false, false, attack_random },
+	{ "bad magic", false, false, attack_bad_magic },
+	{ "bad version", false, false, attack_bad_version },
+	{ "nonzero header pad", false, false, attack_bad_pad },
+	{ "unknown type 200", false, false, attack_unknown_type },
+	{ "oversized len", false, false, attack_oversized },
+	{ "truncated header then close", false, false, attack_truncated_header },
+	{ "HELLO with 10 of 48 payload bytes then close", false, false,
+	  attack_truncated_hello },
+	{ "header announcing 100 bytes, 10 sent, then close", false, false,
+	  attack_truncated_100 },
+	{ "ECHO request before HELLO", false, false, attack_echo_first },
+	{ "HELLO with a 47-byte payload", false, false, attack_hello_short },
+	{ "HELLO with node_id >= nr_nodes", false, false, attack_hello_node },
+	{ "HELLO with target != acceptor", false, false, attack_hello_target },
+	{ "HELLO from a node not above the acceptor", false, false,
+	  attack_hello_not_above },
+	{ "HELLO, then PROOF with a wrong MAC", true, false, attack_bad_proof },
+	{ "authenticated duplicate of node 1: REJECT EEXIST", true, true,
+	  attack_duplicate },
+};
+
+static void run_pre_case(struct kvm_vm *a, uint16_t port,
+			 const struct pre_case *pc)
+{
+	uint64_t m0, a0;
+	bool ok;
+	int fd;
+
+	if (pc->need_hmac && !hmac_ok()) {
+		ksft_test_result_skip("pre-auth: %s: %s\n", pc->name, hmac_why);
+		return;
+	}
+	m0 = malformed(a);
+	a0 = auth_failures(a);
+	fd = tcp_connect(port, 5000);
+	if (fd < 0) {
+		ksft_test_result_fail("pre-auth: %s: cannot connect\n", pc->name);
+		return;
+	}
+	ok = pc->attack(fd);
+	if (wait_closed(fd, CLOSE_TIMEOUT_MS)) {
+		ksft_print_msg("node 0 did not close the connection\n");
+		ok = false;
+	}
+	close(fd);
+	if (!counters_exact(a, m0 + !pc->auth, a0 + pc->auth))
+		ok = false;
+	ksft_test_result(ok, "pre-auth: %s: dropped, %s +1\n", pc->name,
+			 pc->auth ? "dvm_auth_failures" : "dvm_malformed");
+}
+
+static void test_pre_auth(void)
+{
+	struct joiner ja, jb;
+	struct kvm_vm *a, *b;
+	uint16_t port = ports_alloc(NR_NODES);
+	bool formed, ok;
+	int ra, rb, i;
+
+	a = vm_create_barebones();
+	b = vm_create_barebones();
+	join_start(&ja, a, 0, port);
+	join_start(&jb, b, 1, port);
+	ra = join_finish(&ja, 2 * JOIN_TIMEOUT_MS);
+	rb = join_finish(&jb, 2 * JOIN_TIMEOUT_MS);
+	formed = !ra && !rb;
+	if (!formed)
+		ksft_print_msg("JOIN: node 0 %s (failed_node %u), node 1 %s (failed_node %u)\n",
+			       strerror(-ra), ja.failed_node, strerror(-rb),
+			       jb.failed_node);
+	else
+		formed = check_joined(a, 0) && check_joined(b, 1);
+
+	for (i = 0; i < NR_PRE_CASES; i++) {
+		if (formed)
+			run_pre_case(a, port, &pre_cases[i]);
+		else
+			ksft_test_result_fail("pre-auth: %s: no cluster\n",
+					      pre_cases[i].name);
+	}
+
+	ok = formed && ping(a, 0, 1) && ping(b, 1, 0) &&
+	     check_joined(a, 0) && check_joined(b, 1);
+	if (formed && stat_get(a, "dvm_peers_lost", 0)) {
+		ksft_print_msg("node 0 lost a peer\n");
+		ok = false;
+	}
+	ksft_test_result(ok, "pre-auth: cluster unaffected, PING both ways\n");
+	vm_leave_free(a);
+	vm_leave_free(b);
+}
+
+/* ---- the test as an authenticated node 1 ---- */
+
+struct client {
+	struct kvm_vm *vm;	/* node 0 */
+	struct joiner j;
+	uint16_t port;
+	int fd;
+	bool silent;		/* no heartbeats */
+	uint64_t next_hb;
+	uint64_t last_tx;
+};
+
+static struct msg client_msg;
+
+static int client_send(struct client *c, uint16_t type, uint16_t flags,
+		       uint64_t req_id, const void *data, uint32_t len)
+{
+	int r = send_simple(c->fd, type, flags, req_id, data, len);
+
+	if (!r)
+		c->last_tx = now_ms();
+	return r;
+}
+
+/*
+ * Act as a well-behaved node 1 for up to @timeout_ms: a HEARTBEAT every
+ * 500 ms (unless silent), ECHO requests answered, heartbeats dropped.
+ * Returns 1 with the message in @m when one of type @want arrives (for
+ * ECHO: a reply), 2 once *@stop is set, 0 on EOF, else -errno.
+ */
+static int client_serve(struct client *c, int timeout_ms, int want, int *stop,
+			struct msg *m)
+{
+	uint64_t deadline = now_ms() + timeout_ms;
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	uint64_t t, wait;
+	int r;
+
+	for (;;) {
+		if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
+			return 2;
+		t = now_ms();
+		if (!c->silent && t >= c->next_hb) {
+			r = client_send(c, MSG_HEARTBEAT, 0, 0, NULL, 0);
+			if (r)
+				return r;
+			c->next_hb = t + HEARTBEAT_MS;
+		}
+		if (t >= deadline)
+			return -ETIMEDOUT;
+		wait = deadline - t;
+		if (wait > 50)
+			wait = 50;
+		r = poll(&pfd, 1, wait);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		r = msg_recv(c->fd, m, 5000);
+		if (r <= 0)
+			return r;
+		if (m->type == MSG_HEARTBEAT && !m->len)
+			continue;
+		if (m->type == MSG_ECHO && !(m->flags & WIRE_F_REPLY)) {
+			r = client_send(c, MSG_ECHO, WIRE_F_REPLY, m->req_id,
+					m->data, m->len);
+			if (r)
+				return r;
+			continue;
+		}
+		if (m->type == want)
+			return 1;
+		ksft_print_msg("node 1: unexpected message type %u flags 0x%x len %u\n",
+			       m->type, m->flags, m->len);
+	}
+}
+
+static void client_end(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (c->j.started) {
+		/* Interrupt a JOIN that is still waiting for node 1. */
+		join_finish(&c->j, 0);
+	}
+	vm_leave_free(c->vm);
+}
+
+/*
+ * Node 0 is a fresh VM joining a 2-node cluster; the test is node 1:
+ * handshake, MESH_READY, MESH_UP, and node 0's JOIN returns 0.
+ */
+static bool client_join(struct client *c)
+{
+	struct msg *m = &client_msg;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->vm = vm_create_barebones();
+	c->port = ports_alloc(NR_NODES);
+	join_start(&c->j, c->vm, 0, c->port);
+	c->fd = tcp_connect(c->port, JOIN_TIMEOUT_MS);
+	if (c->fd < 0 || !handshake(c->fd, true, m))
+		return false;
+	r = msg_recv(c->fd, m, 10000);
+	if (r != 1 || m->type != MSG_WELCOME || m->len) {
+		ksft_print_msg("want WELCOME: %s, type %u len %u\n",
+			       r < 0 ? strerror(-r) : r ? "ok" : "EOF",
+			       r == 1 ? m->type : 0, r == 1 ? m->len : 0);
+		return false;
+	}
+	r = client_send(c, MSG_MESH_READY, 0, 0, NULL, 0);
+	if (r) {
+		ksft_print_msg("sending MESH_READY: %s\n", strerror(-r));
+		return false;
+	}
+	c->next_hb = now_ms() + HEARTBEAT_MS;
+	r = client_serve(c, JOIN_TIMEOUT_MS, MSG_MESH_UP, &c->j.done, m);
+	if (r == 2) {
+		if (c->j.ret) {
+			ksft_print_msg("node 0: JOIN: %s (failed_node %u)\n",
+				       strerror(-c->j.ret), c->j.failed_node);
+			return false;
+		}
+		r = client_serve(c, 10000, MSG_MESH_UP, NULL, m);
+	}
+	if (r != 1) {
+		ksft_print_msg("no MESH_UP: %s\n",
+			       r ? strerror(-r) : "EOF");
+		return false;
+	}
+	r = client_serve(c, JOIN_TIMEOUT_MS, 0, &c->j.done, m);
+	if (r != 2) {
+		ksft_print_msg("node 0's JOIN does not return: %s\n",
+			       r ? strerror(-r) : "EOF");
+		return false;
+	}
+	join_finish(&c->j, 0);
+	if (c->j.ret) {
+		ksft_print_msg("node 0: JOIN: %s (failed_node %u)\n",
+			       strerror(-c->j.ret), c->j.failed_node);
+		return false;
+	}
+	return check_joined(c->vm, 0);
+}
+
+static void test_echo(void)
+{
+	static uint8_t payload[ECHO_SIZE];
+	struct msg *m = &client_msg;
+	uint64_t rx0, rxb0, tx0;
+	struct client c;
+	bool ok = false;
+	int r;
+
+	if (!hmac_ok()) {
+		ksft_test_result_skip("ECHO as node 1: %s\n", hmac_why);
+		return;
+	}
+	if (!client_join(&c))
+		goto out;
+	rng_fill(payload, sizeof(payload));
+	rx0 = stat_get(c.vm, "dvm_rx_msgs", MSG_ECHO);
+	rxb0 = stat_get(c.vm, "dvm_rx_bytes", MSG_ECHO);
+	tx0 = stat_get(c.vm, "dvm_tx_msgs", MSG_ECHO);
+	r = client_send(&c, MSG_ECHO, 0, ECHO_REQ_ID, payload, sizeof(payload));
+	if (r) {
+		ksft_print_msg("sending ECHO: %s\n", strerror(-r));
+		goto out;
+	}
+	r = client_serve(&c, 10000, MSG_ECHO, NULL, m);
+	if (r != 1) {
+		ksft_print_msg("no ECHO reply: %s\n", r ? strerror(-r) : "EOF");
+		goto out;
+	}
+	if (m->flags != WIRE_F_REPLY || m->req_id != ECHO_REQ_ID ||
+	    m->status || m->len != sizeof(payload) ||
+	    memcmp(m->data, payload, sizeof(payload))) {
+		ksft_print_msg("ECHO reply: flags 0x%x req_id %lu status %u len %u, payload %s\n",
+			       m->flags, (unsigned long)m->req_id, m->status,
+			       m->len, m->len == sizeof(payload) &&
+			       !memcmp(m->data, payload, sizeof(payload)) ?
+			       "identical" : "differs");
+		goto out;
+	}
+	ok = check_joined(c.vm, 0);
+	if (stat_get(c.vm, "dvm_rx_msgs", MSG_ECHO) != rx0 + 1 ||
+	    stat_get(c.vm, "dvm_rx_bytes", MSG_ECHO) !=
+	    rxb0 + sizeof(struct wire_hdr) + sizeof(payload) ||
+	    stat_get(c.vm, "dvm_tx_msgs", MSG_ECHO) != tx0 + 1) {
+		ksft_print_msg("node 0's ECHO stats: rx_msgs +%lu rx_bytes +%lu tx_msgs +%lu\n",
+			       (unsigned long)(stat_get(c.vm, "dvm_rx_msgs", MSG_ECHO) - rx0),
+			       (unsigned long)(stat_get(c.vm, "dvm_rx_bytes", MSG_ECHO) - rxb0),
+			       (unsigned long)(stat_get(c.vm, "dvm_tx_msgs", MSG_ECHO) - tx0));
+		ok = false;
+	}
+	if (malformed(c.vm) || auth_failures(c.vm)) {
+		ksft_print_msg("node 0 counted the test client: dvm_malformed %lu dvm_auth_failures %lu\n",
+			       (unsigned long)malformed(c.vm),
+			       (unsigned long)auth_failures(c.vm));
+		ok = false;
+	}
+out:
+	client_end(&c);
+	ksft_test_result(ok, "ECHO as node 1: req_id %d, %d bytes echoed\n",
+			 ECHO_REQ_ID, ECHO_SIZE);
+}
+
+/* ---- post-authentication garbage ---- */
+
+struct post_case {
+	const char *name;
+	int error;		/* the expected broken_error */
+	void (*attack)(struct client *c, struct msg *m);
+};
+
+static void post_bad_magic(struct client *c, struct msg *m)
+{
+	msg_init(m, MSG_HEARTBEAT, 0, 0, NULL, 0);
+	m->magic = WIRE_MAGIC ^ 0x01000000;
+	msg_send(c->fd, m, -1);
+}
+
+static void post_oversized(struct client *c, struct msg *m)
+{
+	msg_init(m, MSG_ECHO, 0, 1, NULL, 0);
+	m->len = WIRE_MAX_PAYLOAD + 1;
+	msg_send(c->fd, m, sizeof(struct wire_hdr));
+}
+
+static void post_unknown_type(struct client *c, struct msg *m)
+{
+	msg_init(m, 200, 0, 0, NULL, 0);
+	msg_send(c->fd, m, -1);
+}
+
+static void post_stray_reply(struct client *c, struct msg *m)
+{
+	uint8_t data[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+	msg_init(m, MSG_ECHO, WIRE_F_REPLY, 0xdead0001, data, sizeof(data));
+	msg_send(c->fd, m, -1);
+}
+
+static void post_hello(struct client *c, struct msg *m)
+{
+	valid_hello(m);
+	msg_send(c->fd, m, -1);
+}
+
+static void post_truncated(struct client *c, struct msg *m)
+{
+	uint8_t data[100];
+
+	rng_fill(data, sizeof(data));
+	msg_init(m, MSG_ECHO, 0, 2, data, sizeof(data));
+	msg_send(c->fd, m, sizeof(struct wire_hdr) + 10);
+	shutdown(c->fd, SHUT_WR);
+	c->silent = true;
+}
+
+static const struct post_case post_cases[NR_POST_CASES] = {
+	{ "bad magic", -EPROTO, post_bad_magic },
+	{ "oversized len", -EPROTO, post_oversized },
+	{ "unknown type 200", -EPROTO, post_unknown_type },
+	{ "REPLY to a request never made", -EPROTO, post_stray_reply },
+	{ "HELLO after authentication", -EPROTO, post_hello },
+	{ "truncated ECHO payload then close", -ECONNRESET, post_truncated },
+};
+
+static void run_post_case(const struct post_case *pc)
+{
+	struct msg *m = &client_msg;
+	struct kvm_dvm_state st;
+	struct client c;
+	uint64_t m0, when;
+	bool ok = false;
+	int r;
+
+	if (!hmac_ok()) {
+		ksft_test_result_skip("post-auth: %s: %s\n", pc->name, hmac_why);
+		return;
+	}
+	if (!client_join(&c))
+		goto out;
+	m0 = malformed(c.vm);
+	pc->attack(&c, m);
+	/* Keep heartbeating: only the bad message may break the cluster. */
+	r = client_serve(&c, 2 * CLOSE_TIMEOUT_MS, 0, NULL, m);
+	if (r && r != -ECONNRESET && r != -EPIPE) {
+		ksft_print_msg("node 0 did not close the connection: %s\n",
+			       strerror(-r));
+		goto out;
+	}
+	if (!wait_broken(c.vm, 5000, &st, &when)) {
+		ksft_print_msg("node 0 is not BROKEN: state %u\n", st.state);
+		goto out;
+	}
+	ok = st.broken_node == 1 && st.broken_error == pc->error;
+	if (!ok)
+		ksft_print_msg("broken_node %u broken_error %d, want 1 and %d\n",
+			       st.broken_node, st.broken_error, pc->error);
+	if (!counters_exact(c.vm, m0 + 1, auth_failures(c.vm)))
+		ok = false;
+out:
+	client_end(&c);
+	ksft_test_result(ok, "post-auth: %s: BROKEN, node 1, %s\n", pc->name,
+			 pc->error == -EPROTO ? "-EPROTO" : "-ECONNRESET");
+}
+
+static void test_heartbeat_timeout(void)
+{
+	struct msg *m = &client_msg;
+	struct kvm_dvm_state st;
+	uint64_t t0, when = 0;
+	struct client c;
+	bool ok = false;
+	int r;
+
+	if (!hmac_ok()) {
+		ksft_test_result_skip("silent node 1: %s\n", hmac_why);
+		return;
+	}
+	if (!client_join(&c))
+		goto out;
+	/* A second of normal life, then silence right after a heartbeat. */
+	r = client_serve(&c, 1000, 0, NULL, m);
+	if (r != -ETIMEDOUT) {
+		ksft_print_msg("node 1's link: %s\n", r ? strerror(-r) : "EOF");
+		goto out;
+	}
+	r = client_send(&c, MSG_HEARTBEAT, 0, 0, NULL, 0);
+	TEST_ASSERT(!r, "sending HEARTBEAT: %s", strerror(-r));
+	t0 = c.last_tx;
+	c.silent = true;
+	if (!wait_broken(c.vm, 10000, &st, &when)) {
+		ksft_print_msg("node 0 not BROKEN %lu ms after node 1 went silent\n",
+			       (unsigned long)(when - t0));
+		goto out;
+	}
+	ksft_print_msg("node 0 BROKEN %lu ms after node 1's last message\n",
+		       (unsigned long)(when - t0));
+	ok = st.broken_node == 1 && st.broken_error == -ETIMEDOUT &&
+	     when - t0 > 2000 && when - t0 < 6000;
+	if (!ok)
+		ksft_print_msg("broken_node %u broken_error %d after %lu ms, want 1, %d, 2000..6000 ms\n",
+			       st.broken_node, st.broken_error,
+			       (unsigned long)(when - t0), -ETIMEDOUT);
+out:
+	client_end(&c);
+	ksft_test_result(ok, "silent node 1: BROKEN with -ETIMEDOUT in 2..6 s\n");
+}
+
+int main(void)
+{
+	struct sigaction sa;
+	int i;
+
+	ksft_print_header();
+	if (kvm_check_cap(KVM_CAP_DVM) != KVM_DVM_ABI_VERSION)
+		ksft_exit_skip("KVM_CAP_DVM is not %d\n", KVM_DVM_ABI_VERSION);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = noop_handler;
+	sigaction(SIGUSR1, &sa, NULL);	/* no SA_RESTART: JOIN gets -EINTR */
+	signal(SIGPIPE, SIG_IGN);
+
+	next_port = 10000 + (getpid() % 1000) * 20;
+	rng_state = ((uint64_t)getpid() << 32) ^ now_ms() ^ 0x9e3779b97f4a7c15ull;
+	hmac_init();
+
+	ksft_set_plan(NR_TESTS);
+	ksft_print_msg("ports from %u, HMAC %s%s\n", next_port,
+		       hmac_ok() ? "via AF_ALG" : "unavailable: ", hmac_why);
+	test_pre_auth();
+	test_echo();
+	for (i = 0; i < NR_POST_CASES; i++)
+		run_post_case(&post_cases[i]);
+	test_heartbeat_timeout();
+	ksft_finished();
+}
