@@ -74,7 +74,9 @@ static int dvm_check_addrs(const struct kvm_dvm_node_addr *addrs, u32 n)
 	u32 i, j;
 
 	for (i = 0; i < n; i++) {
-		if (dvm_check_addr(&addrs[i]))
+		/* Nodes reach each other with one address family. */
+		if (dvm_check_addr(&addrs[i]) ||
+		    addrs[i].family != addrs[0].family)
 			return -EINVAL;
 		for (j = 0; j < i; j++)
 			if (addrs[i].family == addrs[j].family &&
@@ -336,6 +338,7 @@ int kvm_dvm_vcpu_run_check(struct kvm_vcpu *vcpu)
 	if (!dvm)
 		return 0;
 
+	/* Pairs with the release of RUNNING: @local is valid after it. */
 	switch (smp_load_acquire(&dvm->state)) {
 	case KVM_DVM_STATE_NONE:
 		return 0;

@@ -207,7 +207,7 @@ struct dvm_cluster {
 	u32 key_len;
 	struct crypto_shash *hmac;
 
-	spinlock_t lock;
+	spinlock_t lock;		/* see above */
 	struct list_head conns;
 	wait_queue_head_t wq;
 	bool stopping;
@@ -221,7 +221,7 @@ struct dvm_cluster {
 	u32 placement_gen;
 	unsigned long *claims[KVM_DVM_MAX_NODES];	/* node 0 only */
 	u32 claim_nr_vcpus[KVM_DVM_MAX_NODES];
-	spinlock_t claims_lock;
+	spinlock_t claims_lock;		/* claims[], claim_nr_vcpus[] */
 	bool verdict_ready;
 	int verdict_err;
 	u32 verdict_node;
@@ -249,7 +249,7 @@ struct dvm_cluster {
  */
 struct kvm_dvm {
 	struct kvm *kvm;
-	struct mutex lock;
+	struct mutex lock;		/* see above */
 	int state;
 	struct dvm_cluster *cluster;
 	u32 nr_vcpus;

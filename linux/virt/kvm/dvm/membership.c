@@ -141,8 +141,11 @@ int dvm_handle_abort(struct dvm_cluster *c, struct dvm_conn *conn,
 	u32 node;
 	int err = dvm_msg_errno(payload, c->nr_nodes, &node);
 
-	if (!err || READ_ONCE(c->mesh_up))
+	if (!err)
 		return -EPROTO;
+	/* Too late: the node that failed will be lost like any other. */
+	if (READ_ONCE(c->mesh_up))
+		return 0;
 	dvm_cluster_fail_join(c, node == KVM_DVM_NO_NODE ? conn->node : node,
 			      err);
 	return 0;
@@ -365,7 +368,11 @@ static long dvm_join_time_left(struct dvm_cluster *c)
 	return left > 0 ? left : 0;
 }
 
-/* The lowest peer without a link, for -ETIMEDOUT. */
+/*
+ * For -ETIMEDOUT: the lowest peer without a link or, with all links up,
+ * the lowest node that did not report its links to node 0 (on node 0),
+ * or node 0 itself (elsewhere: its MESH_UP did not come).
+ */
 static u32 dvm_first_missing_peer(struct dvm_cluster *c)
 {
 	u32 i;
@@ -373,7 +380,12 @@ static u32 dvm_first_missing_peer(struct dvm_cluster *c)
 	for (i = 0; i < c->nr_nodes; i++)
 		if (i != c->node_id && !READ_ONCE(c->peers[i].up))
 			return i;
-	return 0;
+	if (c->node_id)
+		return 0;
+	spin_lock(&c->lock);
+	i = find_first_zero_bit(c->ready, c->nr_nodes);
+	spin_unlock(&c->lock);
+	return i < c->nr_nodes ? i : KVM_DVM_NO_NODE;
 }
 
 static int dvm_wait_join(struct dvm_cluster *c, bool (*done)(struct dvm_cluster *))
@@ -473,6 +485,7 @@ int dvm_cluster_join(struct kvm_dvm *dvm, struct kvm_dvm_join *join,
 	dvm->nr_vcpus = 0;
 	WRITE_ONCE(dvm->broken_node, KVM_DVM_NO_NODE);
 	WRITE_ONCE(dvm->broken_error, 0);
+	/* The vCPU hooks see the cluster's identity with the state. */
 	smp_store_release(&dvm->state, KVM_DVM_STATE_JOINED);
 	return 0;
 
@@ -489,6 +502,7 @@ void dvm_cluster_leave(struct kvm_dvm *dvm)
 
 	if (READ_ONCE(dvm->state) != KVM_DVM_STATE_BROKEN)
 		dvm_send_all(c, DVM_MSG_LEAVE, NULL, 0);
+	/* Before the kick: a vCPU that looks again sees LEFT. */
 	smp_store_release(&dvm->state, KVM_DVM_STATE_LEFT);
 	dvm_kick_vcpus(dvm->kvm);
 	dvm->cluster = NULL;
@@ -664,8 +678,8 @@ int dvm_cluster_place_vcpus(struct kvm_dvm *dvm, struct kvm_dvm_vcpus *v)
 	if (r)
 		return r == -ENOTCONN ? -ENOLINK : r;
 
-	t = wait_event_interruptible_timeout(c->wq, dvm_placed_or_broken(c),
-			msecs_to_jiffies(DVM_PLACEMENT_TIMEOUT_MS));
+	t = msecs_to_jiffies(DVM_PLACEMENT_TIMEOUT_MS);
+	t = wait_event_interruptible_timeout(c->wq, dvm_placed_or_broken(c), t);
 	if (READ_ONCE(c->broken_error))
 		return -ENOLINK;
 	if (t < 0)

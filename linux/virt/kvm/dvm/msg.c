@@ -661,7 +661,9 @@ int dvm_ping(struct dvm_cluster *c, struct kvm_dvm_ping *p)
 	slots = dvm_ping_alloc(p->depth);
 	if (!slots)
 		return -ENOMEM;
-	p->min_ns = p->max_ns = p->avg_ns = 0;
+	p->min_ns = 0;
+	p->max_ns = 0;
+	p->avg_ns = 0;
 	start = ktime_get();
 	while (done < p->count && !r) {
 		s = &slots[sent % p->depth];
@@ -682,7 +684,7 @@ int dvm_ping(struct dvm_cluster *c, struct kvm_dvm_ping *p)
 			s->busy = true;
 			sent++;
 		}
-		if (fatal_signal_pending(current))
+		if (signal_pending(current))
 			r = -EINTR;
 	}
 	/* On an error, the requests in flight still own their slots. */

@@ -9,6 +9,7 @@
  */
 #include <linux/kthread.h>
 #include <linux/net.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <net/sock.h>
 #include <net/tcp.h>
@@ -23,7 +24,7 @@ struct dvm_tcp_conn {
 	struct dvm_conn conn;
 	struct socket *sock;
 	struct task_struct *rx_thread;
-	struct mutex tx_lock;
+	struct mutex tx_lock;	/* one message at a time on the stream */
 	bool shut;
 };
 
@@ -238,6 +239,7 @@ static int dvm_tcp_connector(void *data)
 {
 	struct dvm_tcp *t = data;
 	struct dvm_cluster *c = t->c;
+	long retry = msecs_to_jiffies(DVM_TCP_CONNECT_RETRY_MS);
 	DECLARE_BITMAP(todo, KVM_DVM_MAX_NODES);
 	u32 node;
 	int r;
@@ -257,8 +259,7 @@ static int dvm_tcp_connector(void *data)
 				break;
 		}
 		if (!bitmap_empty(todo, KVM_DVM_MAX_NODES))
-			schedule_timeout_interruptible(
-				msecs_to_jiffies(DVM_TCP_CONNECT_RETRY_MS));
+			schedule_timeout_interruptible(retry);
 	}
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
@@ -392,14 +393,23 @@ static int dvm_tcp_send(struct dvm_conn *conn, const struct dvm_wire_hdr *hdr,
 			const void *buf, struct page *page, u32 len)
 {
 	struct dvm_tcp_conn *tc = to_tcp_conn(conn);
+	sigset_t blocked, old;
 	int r;
 
+	/*
+	 * A signal to the sending task must not cut a message in half: that
+	 * would end the link. Only SIGKILL still interrupts, and the task's
+	 * VM goes away with it.
+	 */
+	siginitsetinv(&blocked, sigmask(SIGKILL));
+	sigprocmask(SIG_BLOCK, &blocked, &old);
 	mutex_lock(&tc->tx_lock);
 	if (READ_ONCE(tc->shut))
 		r = -ENOTCONN;
 	else
 		r = dvm_tcp_send_locked(tc, hdr, buf, page, len);
 	mutex_unlock(&tc->tx_lock);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (r && r != -ENOTCONN)
 		dvm_conn_drop(conn, r);
 	return r;
