@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dvm_trace_test: the kvm_dvm tracepoints report every message. Two nodes
+ * over loopback exchange a counted number of echo requests with the
+ * dvm_send and dvm_recv events on; the trace must hold exactly that many
+ * requests and replies of type ECHO on each side.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "dvm_util.h"
+
+#define TRACEFS		"/sys/kernel/tracing"
+#define PINGS		25
+
+static void trace_write(const char *file, const char *val)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), TRACEFS "/%s", file);
+	f = fopen(path, "w");
+	TEST_ASSERT(f, "open %s", path);
+	TEST_ASSERT(fputs(val, f) >= 0 && !fclose(f), "write %s", path);
+}
+
+static bool tracefs_ready(void)
+{
+	struct stat st;
+
+	if (!stat(TRACEFS "/events/kvm_dvm", &st))
+		return true;
+	mount("tracefs", TRACEFS, "tracefs", 0, NULL);
+	return !stat(TRACEFS "/events/kvm_dvm", &st);
+}
+
+/* Count trace lines of @event with ECHO type and the given flags. */
+static int count_echo(const char *event, const char *flags)
+{
+	char line[512], want[64];
+	int n = 0;
+	FILE *f;
+
+	f = fopen(TRACEFS "/trace", "r");
+	TEST_ASSERT(f, "open trace");
+	snprintf(want, sizeof(want), "type %d flags %s ", DVM_MSG_ECHO, flags);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, event) && strstr(line, want))
+			n++;
+	fclose(f);
+	return n;
+}
+
+int main(void)
+{
+	struct dvm_node nodes[2];
+	struct kvm_dvm_ping p;
+	int sent, recv_replies, recv_reqs, sent_replies;
+
+	ksft_print_header();
+	dvm_require_abi();
+	if (!tracefs_ready())
+		ksft_exit_skip("no tracefs with kvm_dvm events\n");
+	ksft_set_plan(1);
+
+	dvm_nodes_create(nodes, 2, 0, NULL);
+	dvm_nodes_join(nodes, 2, "trace");
+
+	trace_write("tracing_on", "0");
+	trace_write("trace", "");
+	trace_write("events/kvm_dvm/enable", "1");
+	trace_write("tracing_on", "1");
+	dvm_ping_init(&p, 1, 64, PINGS, 1);
+	DVM_ASSERT_OK(__dvm_ping(nodes[0].vm, &p), "PING");
+	trace_write("tracing_on", "0");
+	trace_write("events/kvm_dvm/enable", "0");
+
+	/* Node 0 sends requests and receives replies; node 1 the opposite. */
+	sent = count_echo("dvm_send: node 0 peer 1 ", "0x0");
+	recv_replies = count_echo("dvm_recv: node 0 peer 1 ", "0x1");
+	recv_reqs = count_echo("dvm_recv: node 1 peer 0 ", "0x0");
+	sent_replies = count_echo("dvm_send: node 1 peer 0 ", "0x1");
+	DVM_ASSERT(sent == PINGS && recv_replies == PINGS &&
+		   recv_reqs == PINGS && sent_replies == PINGS,
+		   "trace: node 0 sent %d requests, got %d replies; node 1 got %d requests, sent %d replies; want %d each",
+		   sent, recv_replies, recv_reqs, sent_replies, PINGS);
+	dvm_free_all(nodes, 2);
+	ksft_test_result_pass("dvm_send/dvm_recv: %d ECHO requests and replies traced on both sides\n",
+			      PINGS);
+	ksft_finished();
+}
