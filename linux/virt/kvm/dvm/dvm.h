@@ -5,6 +5,7 @@
  *
  *   dvm.c        the VM ioctls, vCPU hooks, VM lifetime
  *   membership.c joining, vCPU placement, liveness, leaving
+ *   placement.c  the verdict on the nodes' vCPU claims
  *   msg.c        message API: handlers, requests/replies, statistics
  *   auth.c       challenge/response on every new connection
  *   tcp.c        TCP transport
@@ -291,6 +292,10 @@ int dvm_handle_vcpus(struct dvm_cluster *c, struct dvm_conn *conn,
 int dvm_handle_verdict(struct dvm_cluster *c, struct dvm_conn *conn,
 		       const struct dvm_wire_msg *msg, const void *payload,
 		       struct dvm_reply *reply);
+
+/* placement.c */
+void dvm_placement_judge(u32 nr_nodes, unsigned long *const *claims,
+			 const u32 *nr_vcpus, struct dvm_msg_verdict *v);
 
 /* auth.c */
 int dvm_auth_init(struct dvm_cluster *c);

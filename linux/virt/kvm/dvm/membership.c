@@ -533,41 +533,6 @@ static void dvm_set_verdict(struct dvm_cluster *c, int err, u32 node,
 	wake_up_all(&c->wq);
 }
 
-/* Node 0, every claim in: nr_vcpus agreed, no overlap, no hole. */
-static void dvm_judge_claims(struct dvm_cluster *c, unsigned long *const *claims,
-			     const u32 *nr, struct dvm_msg_verdict *v)
-{
-	DECLARE_BITMAP(all, KVM_DVM_MAX_VCPUS);
-	DECLARE_BITMAP(both, KVM_DVM_MAX_VCPUS);
-	u32 i, bit;
-
-	v->node = cpu_to_le32(KVM_DVM_NO_NODE);
-	v->vcpu = cpu_to_le32(KVM_DVM_NO_NODE);
-	bitmap_zero(all, KVM_DVM_MAX_VCPUS);
-	for (i = 0; i < c->nr_nodes; i++) {
-		if (nr[i] != nr[0]) {
-			v->error = cpu_to_le32(EINVAL);
-			v->node = cpu_to_le32(i);
-			return;
-		}
-		if (bitmap_and(both, all, claims[i], KVM_DVM_MAX_VCPUS)) {
-			v->error = cpu_to_le32(EEXIST);
-			v->node = cpu_to_le32(i);
-			v->vcpu = cpu_to_le32(find_first_bit(both,
-							     KVM_DVM_MAX_VCPUS));
-			return;
-		}
-		bitmap_or(all, all, claims[i], KVM_DVM_MAX_VCPUS);
-	}
-	bit = find_first_zero_bit(all, nr[0]);
-	if (bit < nr[0]) {
-		v->error = cpu_to_le32(ENXIO);
-		v->vcpu = cpu_to_le32(bit);
-		return;
-	}
-	v->error = 0;
-}
-
 /* Node 0: record one node's claim; judge when all are in. */
 static int dvm_add_claim(struct dvm_cluster *c, u32 node, u32 nr_vcpus,
 			 const unsigned long *local)
@@ -588,7 +553,8 @@ static int dvm_add_claim(struct dvm_cluster *c, u32 node, u32 nr_vcpus,
 	for (i = 0; i < c->nr_nodes; i++)
 		all &= !!c->claims[i];
 	if (all) {
-		dvm_judge_claims(c, c->claims, c->claim_nr_vcpus, &v);
+		dvm_placement_judge(c->nr_nodes, c->claims,
+				    c->claim_nr_vcpus, &v);
 		for (i = 0; i < c->nr_nodes; i++) {
 			bitmap_free(c->claims[i]);
 			c->claims[i] = NULL;
