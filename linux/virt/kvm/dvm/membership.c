@@ -648,10 +648,16 @@ int dvm_cluster_place_vcpus(struct kvm_dvm *dvm, struct kvm_dvm_vcpus *v)
 	t = wait_event_interruptible_timeout(c->wq, dvm_placed_or_broken(c), t);
 	if (READ_ONCE(c->broken_error))
 		return -ENOLINK;
-	if (t < 0)
-		return -EINTR;
-	if (!t)
-		return -ETIMEDOUT;
+	if (t <= 0) {
+		/*
+		 * Node 0 holds this node's claim for a round that may still
+		 * complete: the nodes could disagree on the placement. The
+		 * cluster cannot go on; leave and join again.
+		 */
+		r = t < 0 ? -EINTR : -ETIMEDOUT;
+		dvm_break(c, c->node_id, r);
+		return r;
+	}
 	if (c->verdict_err) {
 		v->failed_node = c->verdict_node;
 		v->failed_vcpu = c->verdict_vcpu;
