@@ -175,14 +175,41 @@ int dvm_conn_init(struct dvm_conn *conn, struct dvm_cluster *c, u32 node,
 	return conn->rx_buf ? 0 : -ENOMEM;
 }
 
+/* Unauthenticated incoming connections held at once; more are refused. */
+#define DVM_MAX_PENDING_CONNS	(2 * KVM_DVM_MAX_NODES)
+
+static bool dvm_too_many_pending(struct dvm_cluster *c)
+{
+	struct dvm_conn *conn;
+	int n = 0;
+
+	lockdep_assert_held(&c->lock);
+	list_for_each_entry(conn, &c->conns, list)
+		if (!conn->outgoing && conn->auth != DVM_AUTH_DONE &&
+		    conn->auth != DVM_AUTH_DEAD)
+			n++;
+	return n >= DVM_MAX_PENDING_CONNS;
+}
+
+/*
+ * The core owns @conn from now on. An incoming connection beyond
+ * DVM_MAX_PENDING_CONNS unauthenticated ones is dropped at once (a flood
+ * of connections costs the node nothing but this).
+ */
 void dvm_conn_add(struct dvm_conn *conn)
 {
 	struct dvm_cluster *c = conn->c;
+	bool flood;
 
 	conn->since = jiffies;
 	spin_lock(&c->lock);
+	flood = !conn->outgoing && dvm_too_many_pending(c);
 	list_add_tail(&conn->list, &c->conns);
 	spin_unlock(&c->lock);
+	if (flood) {
+		dvm_stat_count_error(c, false);
+		dvm_conn_drop(conn, -EMFILE);
+	}
 }
 
 void dvm_conn_ready(struct dvm_conn *conn)

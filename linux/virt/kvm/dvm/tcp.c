@@ -126,6 +126,7 @@ static void dvm_tcp_tune(struct socket *sock)
 static int dvm_tcp_add(struct dvm_cluster *c, struct socket *sock, u32 node,
 		       bool outgoing)
 {
+	struct task_struct *task;
 	struct dvm_tcp_conn *tc;
 	int r;
 
@@ -149,12 +150,17 @@ static int dvm_tcp_add(struct dvm_cluster *c, struct socket *sock, u32 node,
 		r = PTR_ERR(tc->rx_thread);
 		goto fail;
 	}
-	get_task_struct(tc->rx_thread);
+	/* One reference for the connection, one for the wake-up below. */
+	task = tc->rx_thread;
+	get_task_struct(task);
+	get_task_struct(task);
 
+	/* From here on @tc may be dropped and released at any time. */
 	dvm_conn_add(&tc->conn);
 	/* The handshake's first message goes out before anything is read. */
 	dvm_conn_ready(&tc->conn);
-	wake_up_process(tc->rx_thread);
+	wake_up_process(task);
+	put_task_struct(task);
 	return 0;
 
 fail:
