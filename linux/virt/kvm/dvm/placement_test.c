@@ -41,7 +41,7 @@ static void expect_verdict(struct kunit *test, struct claims *c, u32 err,
 	KUNIT_EXPECT_EQ(test, le32_to_cpu(v.error), err);
 	KUNIT_EXPECT_EQ(test, le32_to_cpu(v.node), node);
 	KUNIT_EXPECT_EQ(test, le32_to_cpu(v.vcpu), vcpu);
-	KUNIT_EXPECT_EQ(test, v.pad, 0);
+	KUNIT_EXPECT_EQ(test, le32_to_cpu(v.pad), 0);
 }
 
 static void dvm_placement_accepts_partition(struct kunit *test)
