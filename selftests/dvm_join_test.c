@@ -115,7 +115,7 @@ static uint64_t ping_pair(struct dvm_node *nodes, int n, int src, int dst,
 		dvm_echo_stats(nodes[i].vm, &before[i]);
 	dvm_ping_init(&p, dst, size, PING_COUNT, depth);
 	DVM_ASSERT_OK(__dvm_ping(nodes[src].vm, &p), what);
-	DVM_ASSERT(p.min_ns > 0 && p.min_ns <= p.avg_ns &&
+	DVM_ASSERT(p.min_ns <= p.avg_ns &&
 		   p.avg_ns <= p.max_ns && p.max_ns <= p.total_ns,
 		   "%s: min %llu avg %llu max %llu total %llu ns", what,
 		   (unsigned long long)p.min_ns, (unsigned long long)p.avg_ns,

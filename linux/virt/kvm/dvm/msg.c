@@ -412,7 +412,9 @@ int dvm_rx_header(struct dvm_conn *conn, const struct dvm_wire_hdr *hdr,
 static void dvm_complete_call(struct dvm_cluster *c, struct dvm_call *call,
 			      u32 len, int status)
 {
-	call->rtt_ns = ktime_to_ns(ktime_sub(ktime_get(), call->start));
+	/* At least 1 ns: 0 means "none yet" in the minimums. */
+	call->rtt_ns = max_t(u64, 1, ktime_to_ns(ktime_sub(ktime_get(),
+							   call->start)));
 	call->resp_len = len;
 	call->status = status;
 	if (!status)
