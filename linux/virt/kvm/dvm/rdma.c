@@ -889,7 +889,14 @@ static int dvm_rdma_conn_request(struct dvm_rdma *tp, struct rdma_cm_id *id)
 	}
 	memcpy(&rc->conn.remote, &id->route.addr.dst_addr,
 	       sizeof(rc->conn.remote));
+	/*
+	 * The core may drop the connection at once (too many waiting for
+	 * authentication); its release waits for this handler to return,
+	 * then destroys @id, which rejects the request.
+	 */
 	dvm_conn_add(&rc->conn);
+	if (READ_ONCE(rc->shutdown))
+		return 0;
 
 	dvm_rdma_conn_param(&param);
 	rc->qp_live = true;
