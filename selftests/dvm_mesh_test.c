@@ -5,7 +5,6 @@
  *
  *   dvm_mesh_test tcp|rdma          join, links, PING every peer,
  *                                   placement, run the local vCPU, leave
- *   dvm_mesh_test tcp|rdma noplace  the same without placement and run
  *   dvm_mesh_test tcp|rdma bench    2 hosts: node 0 measures request/reply
  *                                   round trips and prints BENCH lines
  *
@@ -183,11 +182,10 @@ static void mesh_bench(struct mesh *m)
 int main(int argc, char *argv[])
 {
 	bool bench = argc > 2 && !strcmp(argv[2], "bench");
-	bool noplace = argc > 2 && !strcmp(argv[2], "noplace");
 	struct mesh m = { };
 
 	if (argc < 2 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "rdma"))) {
-		fprintf(stderr, "usage: %s tcp|rdma [noplace|bench]\n", argv[0]);
+		fprintf(stderr, "usage: %s tcp|rdma [bench]\n", argv[0]);
 		return 2;
 	}
 	/* Hosts' output is a file: keep lines in order and complete. */
@@ -199,15 +197,14 @@ int main(int argc, char *argv[])
 	if (mesh_env(&m))
 		ksft_exit_skip("not inside a dvm-cluster run of 2+ hosts\n");
 	dvm_require_abi();
-	ksft_set_plan(bench ? 1 : noplace ? 3 : 4);
+	ksft_set_plan(bench ? 1 : 4);
 
 	mesh_join(&m);
 	if (bench) {
 		mesh_bench(&m);
 	} else {
 		mesh_ping_all(&m);
-		if (!noplace)
-			mesh_place_and_run(&m);
+		mesh_place_and_run(&m);
 		mesh_leave(&m);
 	}
 	ksft_finished();

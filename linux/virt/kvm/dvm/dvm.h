@@ -48,7 +48,10 @@ struct crypto_shash;
  * @stop: stop listening and connecting; no dvm_conn_add() after it returns.
  * @send: send @hdr and @len payload bytes from @buf, or from @page when
  *	@buf is NULL. May sleep; serialises with other senders of @conn.
- *	Returns 0 once the message is on its way, or a negative errno.
+ *	Returns 0 once the message is on its way, or a negative errno. A
+ *	transport may send @page without copying it, after it returned: the
+ *	caller keeps the page's contents unchanged until the peer has them
+ *	(the reply to a request, or the connection's end).
  * @shutdown: make @conn fail: pending and later sends return errors and
  *	the receive side stops. Callable from any process context, several
  *	times. Does not wait.

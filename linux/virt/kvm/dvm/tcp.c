@@ -95,13 +95,12 @@ static int dvm_tcp_rx_loop(struct dvm_tcp_conn *tc)
 	}
 }
 
-static int dvm_tcp_rx_thread(void *data)
+/*
+ * Every thread here ends only through kthread_stop(), which the core or
+ * dvm_tcp_stop() calls after it is done with the thread's work.
+ */
+static int dvm_tcp_wait_for_stop(void)
 {
-	struct dvm_tcp_conn *tc = data;
-
-	dvm_conn_drop(&tc->conn, dvm_tcp_rx_loop(tc));
-
-	/* The core releases the connection, which stops this thread. */
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (kthread_should_stop())
@@ -110,6 +109,16 @@ static int dvm_tcp_rx_thread(void *data)
 	}
 	__set_current_state(TASK_RUNNING);
 	return 0;
+}
+
+static int dvm_tcp_rx_thread(void *data)
+{
+	struct dvm_tcp_conn *tc = data;
+
+	dvm_conn_drop(&tc->conn, dvm_tcp_rx_loop(tc));
+
+	/* The core releases the connection, which stops this thread. */
+	return dvm_tcp_wait_for_stop();
 }
 
 static void dvm_tcp_tune(struct socket *sock)
@@ -199,15 +208,7 @@ static int dvm_tcp_acceptor(void *data)
 		}
 		dvm_tcp_add(t->c, sock, KVM_DVM_NO_NODE, false);
 	}
-	/* Wait for dvm_tcp_stop(). */
-	for (;;) {
-		set_current_state(TASK_INTERRUPTIBLE);
-		if (kthread_should_stop())
-			break;
-		schedule();
-	}
-	__set_current_state(TASK_RUNNING);
-	return 0;
+	return dvm_tcp_wait_for_stop();
 }
 
 /* One attempt to reach @node; 0 once a connection is handed to the core. */
@@ -267,14 +268,7 @@ static int dvm_tcp_connector(void *data)
 		if (!bitmap_empty(todo, KVM_DVM_MAX_NODES))
 			schedule_timeout_interruptible(retry);
 	}
-	for (;;) {
-		set_current_state(TASK_INTERRUPTIBLE);
-		if (kthread_should_stop())
-			break;
-		schedule();
-	}
-	__set_current_state(TASK_RUNNING);
-	return 0;
+	return dvm_tcp_wait_for_stop();
 }
 
 static int dvm_tcp_listen(struct dvm_tcp *t)
