@@ -30,6 +30,22 @@ struct kvm_dvm_vm_stat {
 	u64 rtt_max_ns;
 	u64 rtt_sum_ns;
 	u64 rtt_count;
+	/* DSM */
+	u64 dsm_read_faults;
+	u64 dsm_write_faults;
+	u64 dsm_upgrades;
+	u64 dsm_remote_fetches;
+	u64 dsm_zero_fills;
+	u64 dsm_inv_sent;
+	u64 dsm_inv_recv;
+	u64 dsm_bytes_in;
+	u64 dsm_bytes_out;
+	u64 dsm_pages_held;
+	u64 dsm_rejected;
+	u64 dsm_fault_min_ns;
+	u64 dsm_fault_max_ns;
+	u64 dsm_fault_sum_ns;
+	u64 dsm_fault_count;
 };
 
 #define KVM_DVM_STATS_DESC(field, type, unit, exp, sz)			\
@@ -46,6 +62,10 @@ struct kvm_dvm_vm_stat {
 #define KVM_DVM_STATS_COUNTERS(field, unit)				\
 	KVM_DVM_STATS_DESC(field, KVM_STATS_TYPE_CUMULATIVE, unit, 0,	\
 			   KVM_DVM_STAT_TYPES)
+
+#define KVM_DVM_STATS_COUNT(field)					\
+	KVM_DVM_STATS_DESC(field, KVM_STATS_TYPE_CUMULATIVE,		\
+			   KVM_STATS_UNIT_NONE, 0, 1)
 
 /* Appended to KVM_GENERIC_VM_STATS(), hence the leading comma. */
 #define KVM_DVM_VM_STATS()						\
@@ -66,13 +86,35 @@ struct kvm_dvm_vm_stat {
 	KVM_DVM_STATS_DESC(rtt_sum_ns, KVM_STATS_TYPE_CUMULATIVE,	\
 			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
 	KVM_DVM_STATS_DESC(rtt_count, KVM_STATS_TYPE_CUMULATIVE,	\
-			   KVM_STATS_UNIT_NONE, 0, 1)
+			   KVM_STATS_UNIT_NONE, 0, 1),			\
+	KVM_DVM_STATS_COUNT(dsm_read_faults),				\
+	KVM_DVM_STATS_COUNT(dsm_write_faults),				\
+	KVM_DVM_STATS_COUNT(dsm_upgrades),				\
+	KVM_DVM_STATS_COUNT(dsm_remote_fetches),			\
+	KVM_DVM_STATS_COUNT(dsm_zero_fills),				\
+	KVM_DVM_STATS_COUNT(dsm_inv_sent),				\
+	KVM_DVM_STATS_COUNT(dsm_inv_recv),				\
+	KVM_DVM_STATS_DESC(dsm_bytes_in, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_BYTES, 0, 1),			\
+	KVM_DVM_STATS_DESC(dsm_bytes_out, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_BYTES, 0, 1),			\
+	KVM_DVM_STATS_DESC(dsm_pages_held, KVM_STATS_TYPE_INSTANT,	\
+			   KVM_STATS_UNIT_NONE, 0, 1),			\
+	KVM_DVM_STATS_COUNT(dsm_rejected),				\
+	KVM_DVM_STATS_DESC(dsm_fault_min_ns, KVM_STATS_TYPE_INSTANT,	\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_DESC(dsm_fault_max_ns, KVM_STATS_TYPE_PEAK,	\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_DESC(dsm_fault_sum_ns, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_COUNT(dsm_fault_count)
 
 long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
 bool kvm_dvm_is_ioctl(unsigned int ioctl);
 void kvm_dvm_destroy_vm(struct kvm *kvm);
 int kvm_dvm_vcpu_run_check(struct kvm_vcpu *vcpu);
 bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu);
+int kvm_dvm_vcpu_run_result(struct kvm_vcpu *vcpu, int r);
 
 #else /* !CONFIG_KVM_DVM */
 
@@ -104,6 +146,11 @@ static inline int kvm_dvm_vcpu_run_check(struct kvm_vcpu *vcpu)
 static inline bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 {
 	return false;
+}
+
+static inline int kvm_dvm_vcpu_run_result(struct kvm_vcpu *vcpu, int r)
+{
+	return r;
 }
 
 #endif /* CONFIG_KVM_DVM */

@@ -125,4 +125,33 @@ struct kvm_dvm_ping {
 #define KVM_DVM_LEAVE		_IO(KVMIO, 0xf3)
 #define KVM_DVM_PING		_IOWR(KVMIO, 0xf4, struct kvm_dvm_ping)
 
+/*
+ * KVM_DVM_CREATE_MEMORY: the VM's coherent guest RAM, a file of @size
+ * bytes to mmap(MAP_SHARED) and give to KVM_SET_USER_MEMORY_REGION.
+ * Its pages live where they are used; see Documentation/virt/kvm/dvm.rst.
+ */
+#define KVM_DVM_MAX_MEMORY		0x10000000000ULL	/* 1 TiB */
+
+struct kvm_dvm_memory {
+	__u64 size;		/* bytes, a multiple of 4096, <= KVM_DVM_MAX_MEMORY */
+	__u32 flags;		/* must be 0 */
+	__u32 pad;		/* must be 0 */
+	__u64 reserved[4];	/* must be 0 */
+};
+
+/* KVM_DVM_PIN / KVM_DVM_UNPIN: a range of the memory file, in bytes. */
+#define KVM_DVM_MAX_PINS		0xffff	/* per page */
+
+struct kvm_dvm_pin {
+	__u64 offset;		/* multiple of 4096 */
+	__u64 size;		/* multiple of 4096, not 0 */
+	__u32 flags;		/* must be 0 */
+	__u32 pad;		/* must be 0 */
+	__u64 reserved[2];	/* must be 0 */
+};
+
+#define KVM_DVM_CREATE_MEMORY	_IOW(KVMIO, 0xf5, struct kvm_dvm_memory)
+#define KVM_DVM_PIN		_IOW(KVMIO, 0xf6, struct kvm_dvm_pin)
+#define KVM_DVM_UNPIN		_IOW(KVMIO, 0xf7, struct kvm_dvm_pin)
+
 #endif /* __LINUX_KVM_DVM_H */

@@ -16,6 +16,9 @@ bool kvm_dvm_is_ioctl(unsigned int ioctl)
 	case KVM_DVM_GET_STATE:
 	case KVM_DVM_LEAVE:
 	case KVM_DVM_PING:
+	case KVM_DVM_CREATE_MEMORY:
+	case KVM_DVM_PIN:
+	case KVM_DVM_UNPIN:
 		return true;
 	}
 	return false;
@@ -285,6 +288,38 @@ static int kvm_dvm_ioctl_ping(struct kvm_dvm *dvm, void __user *argp)
 	return r;
 }
 
+static int kvm_dvm_ioctl_create_memory(struct kvm_dvm *dvm,
+				       void __user *argp)
+{
+	struct kvm_dvm_memory m;
+	int r;
+
+	if (copy_from_user(&m, argp, sizeof(m)))
+		return -EFAULT;
+	mutex_lock(&dvm->lock);
+	r = dvm_require_cluster(dvm);
+	if (!r)
+		r = dvm_dsm_create(dvm, &m);
+	mutex_unlock(&dvm->lock);
+	return r;
+}
+
+static int kvm_dvm_ioctl_pin(struct kvm_dvm *dvm, void __user *argp,
+			     bool pin)
+{
+	struct kvm_dvm_pin a;
+	int r;
+
+	if (copy_from_user(&a, argp, sizeof(a)))
+		return -EFAULT;
+	mutex_lock(&dvm->lock);
+	r = dvm_require_cluster(dvm);
+	if (!r)
+		r = dvm_dsm_pin(dvm, &a, pin);
+	mutex_unlock(&dvm->lock);
+	return r;
+}
+
 long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg)
 {
 	void __user *argp = (void __user *)arg;
@@ -304,6 +339,12 @@ long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg)
 		return kvm_dvm_ioctl_leave(dvm);
 	case KVM_DVM_PING:
 		return kvm_dvm_ioctl_ping(dvm, argp);
+	case KVM_DVM_CREATE_MEMORY:
+		return kvm_dvm_ioctl_create_memory(dvm, argp);
+	case KVM_DVM_PIN:
+		return kvm_dvm_ioctl_pin(dvm, argp, true);
+	case KVM_DVM_UNPIN:
+		return kvm_dvm_ioctl_pin(dvm, argp, false);
 	}
 	return -ENOTTY;
 }
@@ -361,4 +402,24 @@ bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 		return false;
 	vcpu->run->exit_reason = KVM_EXIT_DVM_BROKEN;
 	return true;
+}
+
+/*
+ * After KVM_RUN: a guest memory access that failed because the cluster
+ * broke (the DSM could not get the page) is reported as the breakage.
+ */
+int kvm_dvm_vcpu_run_result(struct kvm_vcpu *vcpu, int r)
+{
+	struct kvm_dvm *dvm = READ_ONCE(vcpu->kvm->dvm);
+
+	if (r != -EFAULT || !dvm)
+		return r;
+	/* Pairs with the release of BROKEN/LEFT before failing requests. */
+	switch (smp_load_acquire(&dvm->state)) {
+	case KVM_DVM_STATE_BROKEN:
+	case KVM_DVM_STATE_LEFT:
+		vcpu->run->exit_reason = KVM_EXIT_DVM_BROKEN;
+		return 0;
+	}
+	return r;
 }

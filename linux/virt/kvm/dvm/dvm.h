@@ -163,6 +163,12 @@ struct dvm_call {
 	struct completion done;
 };
 
+/*
+ * A request handler's result meaning "the reply comes later, through
+ * dvm_reply()": the handler took what it needs of the request.
+ */
+#define DVM_REPLY_LATER		1
+
 /* What a handler answers to a request. */
 struct dvm_reply {
 	const void *buf;
@@ -233,6 +239,7 @@ struct dvm_cluster {
 
 	struct xarray calls;
 	u32 next_call_id;
+	int calls_closed;		/* errno of dvm_calls_close() */
 
 	struct delayed_work heartbeat;
 	struct work_struct reap_work;
@@ -253,6 +260,7 @@ struct dvm_cluster {
  */
 struct kvm_dvm {
 	struct kvm *kvm;
+	struct dvm_dsm *dsm;		/* under @lock and the cluster's lock */
 	struct mutex lock;		/* see above */
 	int state;
 	struct dvm_cluster *cluster;
@@ -353,7 +361,29 @@ int dvm_call_start(struct dvm_cluster *c, struct dvm_call *call, u32 node,
 		   u32 resp_max);
 int dvm_call_wait(struct dvm_cluster *c, struct dvm_call *call,
 		  unsigned long timeout);
+int dvm_call_wait_killable(struct dvm_cluster *c, struct dvm_call *call);
+int dvm_reply(struct dvm_cluster *c, u32 node, u16 type, u64 req_id, int err,
+	      const void *buf, u32 len);
 void dvm_calls_fail(struct dvm_cluster *c, u32 node, int err);
+void dvm_calls_close(struct dvm_cluster *c, int err);
+void dvm_stat_add(u64 *stat, u64 val);
+void dvm_stat_min(u64 *stat, u64 val);
+void dvm_stat_max(u64 *stat, u64 val);
+
+/* dsm.c */
+int dvm_dsm_create(struct kvm_dvm *dvm, const struct kvm_dvm_memory *m);
+int dvm_dsm_pin(struct kvm_dvm *dvm, const struct kvm_dvm_pin *a, bool pin);
+void dvm_dsm_cluster_broken(struct dvm_cluster *c);
+void dvm_dsm_detach(struct kvm_dvm *dvm);
+int dvm_handle_dsm_req(struct dvm_cluster *c, struct dvm_conn *conn,
+		       const struct dvm_wire_msg *msg, const void *payload,
+		       struct dvm_reply *reply);
+int dvm_handle_dsm_fetch(struct dvm_cluster *c, struct dvm_conn *conn,
+			 const struct dvm_wire_msg *msg, const void *payload,
+			 struct dvm_reply *reply);
+int dvm_handle_dsm_done(struct dvm_cluster *c, struct dvm_conn *conn,
+			const struct dvm_wire_msg *msg, const void *payload,
+			struct dvm_reply *reply);
 int dvm_ping(struct dvm_cluster *c, struct kvm_dvm_ping *p);
 void dvm_stat_count_error(struct dvm_cluster *c, bool auth);
 void dvm_peer_fill_link(struct dvm_cluster *c, u32 node,

@@ -191,7 +191,10 @@ static void dvm_break(struct dvm_cluster *c, u32 node, int err)
 	pr_debug("kvm-dvm: node %u: cluster broken, node %u lost (%d)\n",
 		 c->node_id, node, err);
 	dvm_set_broken(dvm);
-	dvm_calls_fail(c, KVM_DVM_NO_NODE, -ENOLINK);
+	spin_lock(&c->lock);
+	dvm_dsm_cluster_broken(c);
+	spin_unlock(&c->lock);
+	dvm_calls_close(c, -ENOLINK);
 	wake_up_all(&c->wq);
 	dvm_kick_vcpus(dvm->kvm);
 }
@@ -505,6 +508,7 @@ void dvm_cluster_leave(struct kvm_dvm *dvm)
 	/* Before the kick: a vCPU that looks again sees LEFT. */
 	smp_store_release(&dvm->state, KVM_DVM_STATE_LEFT);
 	dvm_kick_vcpus(dvm->kvm);
+	dvm_dsm_detach(dvm);
 	dvm->cluster = NULL;
 	dvm_cluster_destroy(c, true);
 }

@@ -62,13 +62,22 @@ static const struct dvm_msg_type_info dvm_msg_types[DVM_MSG_NR_TYPES] = {
 		false, false, dvm_handle_verdict },
 	[DVM_MSG_ECHO] = { "echo", 0, DVM_WIRE_PAGE_SIZE, false, true,
 		dvm_handle_echo },
+	[DVM_MSG_DSM_REQ] = { "dsm_req", sizeof(struct dvm_msg_dsm_req),
+		sizeof(struct dvm_msg_dsm_req), false, true,
+		dvm_handle_dsm_req },
+	[DVM_MSG_DSM_DONE] = { "dsm_done", sizeof(struct dvm_msg_dsm_done),
+		sizeof(struct dvm_msg_dsm_done), false, false,
+		dvm_handle_dsm_done },
+	[DVM_MSG_DSM_FETCH] = { "dsm_fetch", sizeof(struct dvm_msg_dsm_fetch),
+		sizeof(struct dvm_msg_dsm_fetch), false, true,
+		dvm_handle_dsm_fetch },
 };
 
 /* Statistics: the VM's counters are u64 fields of the binary stats. */
 static_assert(sizeof(atomic64_t) == sizeof(u64));
 static_assert(KVM_DVM_STAT_TYPES == DVM_MSG_STAT_TYPES);
 
-static void dvm_stat_add(u64 *stat, u64 val)
+void dvm_stat_add(u64 *stat, u64 val)
 {
 	atomic64_add(val, (atomic64_t *)stat);
 }
@@ -101,7 +110,7 @@ static void dvm_count_msg(struct dvm_cluster *c, u32 node, bool tx, u16 type,
 	atomic64_add(bytes, tx ? &ps->tx_bytes : &ps->rx_bytes);
 }
 
-static void dvm_stat_min(u64 *stat, u64 val)
+void dvm_stat_min(u64 *stat, u64 val)
 {
 	u64 old = READ_ONCE(*stat);
 
@@ -110,7 +119,7 @@ static void dvm_stat_min(u64 *stat, u64 val)
 		;
 }
 
-static void dvm_stat_max(u64 *stat, u64 val)
+void dvm_stat_max(u64 *stat, u64 val)
 {
 	u64 old = READ_ONCE(*stat);
 
@@ -450,6 +459,8 @@ int dvm_rx_payload(struct dvm_conn *conn, struct dvm_rx *rx)
 	}
 
 	r = info->handler(conn->c, conn, msg, rx->buf, &reply);
+	if (r == DVM_REPLY_LATER)
+		return 0;
 	if (info->request) {
 		/* The reply's status is the handler's errno. */
 		return dvm_conn_send(conn, msg->type, DVM_WIRE_F_REPLY,
@@ -576,6 +587,13 @@ int dvm_call_start(struct dvm_cluster *c, struct dvm_call *call, u32 node,
 			    &c->next_call_id, GFP_KERNEL);
 	if (r < 0)
 		return r;
+	/* Pairs with dvm_calls_close(): fail what starts after it. */
+	if (READ_ONCE(c->calls_closed)) {
+		if (xa_erase(&c->calls, call->id) == call)
+			return c->calls_closed;
+		wait_for_completion(&call->done);
+		return call->status;
+	}
 	call->start = ktime_get();
 	r = dvm_send_msg(c, node, type, call->id, buf, len);
 	if (r) {
@@ -599,6 +617,51 @@ int dvm_call_wait(struct dvm_cluster *c, struct dvm_call *call,
 	return call->status;
 }
 
+/*
+ * As dvm_call_wait() without a timeout, but a fatal signal ends the wait
+ * (-EINTR). Not counted as a hung task however long the peer takes.
+ */
+int dvm_call_wait_killable(struct dvm_cluster *c, struct dvm_call *call)
+{
+	if (wait_for_completion_killable(&call->done)) {
+		if (xa_erase(&c->calls, call->id) == call)
+			return -EINTR;
+		wait_for_completion(&call->done);
+	}
+	return call->status;
+}
+
+/**
+ * dvm_reply - answer a request whose handler returned DVM_REPLY_LATER
+ * @c: the cluster
+ * @node: the peer that asked
+ * @type: the request's type
+ * @req_id: the request's id
+ * @err: 0, or a negative errno for the reply's status (then no payload)
+ * @buf: payload, @len bytes
+ * @len: payload bytes
+ *
+ * Return: 0 once the reply is on its way, or a negative errno (the peer
+ * is gone: the cluster breaks anyway).
+ */
+int dvm_reply(struct dvm_cluster *c, u32 node, u16 type, u64 req_id, int err,
+	      const void *buf, u32 len)
+{
+	struct dvm_conn *conn;
+	int r;
+
+	if (WARN_ON_ONCE(node >= c->nr_nodes || node == c->node_id))
+		return -EINVAL;
+	conn = dvm_get_peer_conn(c, node);
+	if (!conn)
+		return -ENOTCONN;
+	r = dvm_conn_send(conn, type, DVM_WIRE_F_REPLY,
+			  err < 0 ? min(-err, (int)U16_MAX) : 0, req_id,
+			  err < 0 ? NULL : buf, err < 0 ? 0 : len);
+	dvm_put_peer_conn(conn);
+	return r;
+}
+
 /* Complete the requests waiting on @node (all if KVM_DVM_NO_NODE). */
 void dvm_calls_fail(struct dvm_cluster *c, u32 node, int err)
 {
@@ -614,6 +677,15 @@ void dvm_calls_fail(struct dvm_cluster *c, u32 node, int err)
 		complete(&call->done);
 	}
 	xa_unlock(&c->calls);
+}
+
+/* Fail every pending request and, from now on, every new one. */
+void dvm_calls_close(struct dvm_cluster *c, int err)
+{
+	xa_lock(&c->calls);
+	WRITE_ONCE(c->calls_closed, err);
+	xa_unlock(&c->calls);
+	dvm_calls_fail(c, KVM_DVM_NO_NODE, err);
 }
 
 /* KVM_DVM_PING: echo round trips, @p->depth of them in flight. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * DVM tracepoints: every message sent and received, with its peer.
+ * DVM tracepoints: every message sent and received, with its peer, and
+ * the DSM's faults, fetches and invalidations.
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM kvm_dvm
@@ -65,6 +66,78 @@ TRACE_EVENT(dvm_drop,
 
 	TP_printk("node %u dropped peer %d: %d", __entry->self,
 		  (int)__entry->peer, __entry->err)
+);
+
+TRACE_EVENT(dvm_dsm_fault,
+	TP_PROTO(u32 self, u64 page, bool write, int err, u64 ns),
+	TP_ARGS(self, page, write, err, ns),
+
+	TP_STRUCT__entry(
+		__field(u32, self)
+		__field(u64, page)
+		__field(bool, write)
+		__field(int, err)
+		__field(u64, ns)
+	),
+
+	TP_fast_assign(
+		__entry->self = self;
+		__entry->page = page;
+		__entry->write = write;
+		__entry->err = err;
+		__entry->ns = ns;
+	),
+
+	TP_printk("node %u page %llu %s: %d in %llu ns", __entry->self,
+		  __entry->page, __entry->write ? "write" : "read",
+		  __entry->err, __entry->ns)
+);
+
+TRACE_EVENT(dvm_dsm_fetch,
+	TP_PROTO(u32 self, u64 page, u32 manager, u16 flags, u32 version),
+	TP_ARGS(self, page, manager, flags, version),
+
+	TP_STRUCT__entry(
+		__field(u32, self)
+		__field(u64, page)
+		__field(u32, manager)
+		__field(u16, flags)
+		__field(u32, version)
+	),
+
+	TP_fast_assign(
+		__entry->self = self;
+		__entry->page = page;
+		__entry->manager = manager;
+		__entry->flags = flags;
+		__entry->version = version;
+	),
+
+	TP_printk("node %u page %llu from manager %u grant 0x%x version %u",
+		  __entry->self, __entry->page, __entry->manager,
+		  __entry->flags, __entry->version)
+);
+
+TRACE_EVENT(dvm_dsm_invalidate,
+	TP_PROTO(u32 self, u64 page, u8 op, u32 version),
+	TP_ARGS(self, page, op, version),
+
+	TP_STRUCT__entry(
+		__field(u32, self)
+		__field(u64, page)
+		__field(u8, op)
+		__field(u32, version)
+	),
+
+	TP_fast_assign(
+		__entry->self = self;
+		__entry->page = page;
+		__entry->op = op;
+		__entry->version = version;
+	),
+
+	TP_printk("node %u page %llu op %u version %u", __entry->self,
+		  __entry->page, __entry->op, __entry->version)
 );
 
 #endif /* _TRACE_KVM_DVM_H */

@@ -68,6 +68,15 @@ enum dvm_msg_type {
 	DVM_MSG_VCPUS,		/* node -> node 0: struct dvm_msg_vcpus */
 	DVM_MSG_VCPUS_VERDICT,	/* node 0 -> all: struct dvm_msg_verdict */
 	DVM_MSG_ECHO,		/* request: the reply carries the same payload */
+	/* node -> page's manager: struct dvm_msg_dsm_req; the reply is a
+	 * struct dvm_msg_dsm_grant, followed by the page if it says so
+	 */
+	DVM_MSG_DSM_REQ,
+	DVM_MSG_DSM_DONE,	/* requester -> manager: struct dvm_msg_dsm_done */
+	/* manager -> holder: struct dvm_msg_dsm_fetch; the reply carries the
+	 * page for DVM_DSM_OP_FETCH_*, nothing for DVM_DSM_OP_INVALIDATE
+	 */
+	DVM_MSG_DSM_FETCH,
 	DVM_MSG_NR_TYPES
 };
 
@@ -123,6 +132,42 @@ struct dvm_msg_vcpus {
 	__le32 nr_vcpus;
 	__le32 pad;		/* must be zero */
 	__le64 local[1024 / 64];
+};
+
+/* DSM: see Documentation/virt/kvm/dvm.rst, "Distributed shared memory". */
+struct dvm_msg_dsm_req {
+	__le64 page;		/* page index in the memory file */
+	__le32 version;		/* the requester's copy, 0 if it has none */
+	__u8 write;		/* 1: wants Modified, 0: wants Shared */
+	__u8 have;		/* 1: the requester holds a copy */
+	__u8 pad[2];		/* must be zero */
+};
+
+#define DVM_DSM_GRANT_DATA	BIT(0)	/* the page follows the grant */
+#define DVM_DSM_GRANT_ZERO	BIT(1)	/* never written: a zero page */
+
+struct dvm_msg_dsm_grant {
+	__le32 version;		/* of the data the requester now holds */
+	__le16 flags;		/* DVM_DSM_GRANT_* */
+	__le16 pad;		/* must be zero */
+};
+
+struct dvm_msg_dsm_done {
+	__le64 page;
+};
+
+enum dvm_dsm_op {
+	DVM_DSM_OP_INVALIDATE,	/* drop the copy */
+	DVM_DSM_OP_FETCH_KEEP,	/* send the page, keep it Shared */
+	DVM_DSM_OP_FETCH_DROP,	/* send the page, then drop it */
+	DVM_DSM_NR_OPS
+};
+
+struct dvm_msg_dsm_fetch {
+	__le64 page;
+	__le32 version;		/* the copy the manager believes is there */
+	__u8 op;		/* enum dvm_dsm_op */
+	__u8 pad[3];		/* must be zero */
 };
 
 void dvm_wire_build(struct dvm_wire_hdr *hdr, const struct dvm_wire_msg *msg);

@@ -1,0 +1,1202 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DVM distributed shared memory.
+ *
+ * The VM's guest RAM is one file (KVM_DVM_CREATE_MEMORY) that userspace
+ * maps MAP_SHARED and hands to KVM as memslots. A page of the file is in
+ * this node's page cache only while this node holds a valid copy of it:
+ * Shared (mapped read-only) or Modified (writable, the only copy).
+ * Every accessor - a vCPU's NPT fault through KVM's gfn-to-pfn lookup,
+ * KVM's own copy_{to,from}_user() and pfn caches, userspace itself -
+ * reaches the page through the mapping, so all of them meet the protocol
+ * in dvm_dsm_fault() and dvm_dsm_page_mkwrite(). Taking a copy away
+ * zaps the page's mappings, and KVM's MMU notifiers drop the NPT entries
+ * of every gfn that maps it.
+ *
+ * Each page has a manager, page % nr_nodes, whose directory entry knows
+ * the nodes holding a copy, whether one holds it Modified, and the
+ * version of the data. The manager runs one transaction per page at a
+ * time: a request (DVM_MSG_DSM_REQ) is granted after the other copies
+ * were invalidated or downgraded (DVM_MSG_DSM_FETCH), and the next
+ * transaction on the page starts once the requester confirmed it
+ * installed the grant (DVM_MSG_DSM_DONE). Documentation/virt/kvm/dvm.rst
+ * has the states, the messages and every race.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/highmem.h>
+#include <linux/kvm_host.h>
+#include <linux/mm.h>
+#include <linux/mount.h>
+#include <linux/pagemap.h>
+#include <linux/pseudo_fs.h>
+#include <linux/slab.h>
+#include <linux/wait_bit.h>
+
+#include "dvm.h"
+#include "trace.h"
+
+enum dvm_dsm_state {
+	DVM_DSM_INVALID,	/* no copy here, nothing in the page cache */
+	DVM_DSM_SHARED,		/* a read-only copy */
+	DVM_DSM_MODIFIED,	/* the only copy, writable */
+};
+
+/* dvm_dsm_page.flags: a request of this node for the page is underway */
+#define DVM_DSM_FETCHING	0
+
+/*
+ * This node's view of one page. @state and @version change under the
+ * folio lock while the page is in the page cache; a page enters or
+ * leaves the cache only with DVM_DSM_FETCHING held (entering) or under
+ * the folio lock (leaving, by a request of its manager).
+ */
+struct dvm_dsm_page {
+	unsigned long flags;
+	u32 version;
+	u16 pins;
+	u8 state;
+};
+
+/* The manager's directory entry of one page, under dsm->dir_lock. */
+struct dvm_dsm_dir {
+	u64 holders;		/* nodes with a copy */
+	u32 version;		/* of the data; 0: never written */
+	u32 requester;		/* waiting for its DONE, or KVM_DVM_NO_NODE */
+	bool busy;		/* a transaction runs */
+	bool modified;		/* the only holder has it Modified */
+};
+
+/**
+ * struct dvm_dsm - the VM's memory file and its coherence state
+ * @dvm: the VM's DVM state
+ * @inode: the file's inode, with its page cache
+ * @c_sem: held (read) by everything that talks to @c; written once,
+ *	when the cluster goes away
+ * @c: the cluster, NULL once detached
+ * @dead: the cluster broke or went away: no new request starts
+ * @wq: waiters for @dead, directory entries and pins
+ */
+struct dvm_dsm {
+	struct kvm_dvm *dvm;
+	struct inode *inode;
+	u64 size;
+	pgoff_t nr_pages;
+	u32 node_id;
+	u32 nr_nodes;
+	struct rw_semaphore c_sem;
+	struct dvm_cluster *c;
+	bool dead;
+	struct dvm_dsm_page *pages;
+	struct dvm_dsm_dir *dir;
+	spinlock_t dir_lock;	/* every dir entry */
+	wait_queue_head_t wq;
+	struct workqueue_struct *mgr_wq;	/* manager transactions */
+	struct workqueue_struct *holder_wq;	/* requests to a holder */
+	atomic_long_t held;			/* pages in the page cache */
+};
+
+/* A request that waits for a work item. */
+struct dvm_dsm_work {
+	struct work_struct work;
+	struct dvm_dsm *dsm;
+	u32 node;
+	u64 req_id;
+	pgoff_t page;
+	u32 version;
+	u8 op;			/* FETCH: enum dvm_dsm_op; REQ: write */
+	u8 have;		/* REQ: the requester says it has a copy */
+};
+
+/* What a transaction grants. */
+struct dvm_dsm_grant_info {
+	u32 version;
+	u16 flags;		/* DVM_DSM_GRANT_* */
+};
+
+static struct kvm_dvm_vm_stat *dvm_dsm_stat(struct dvm_dsm *dsm)
+{
+	return &dsm->dvm->kvm->stat.generic.dvm;
+}
+
+static void dvm_dsm_held(struct dvm_dsm *dsm, int delta)
+{
+	atomic_long_add(delta, &dsm->held);
+	dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_pages_held, delta);
+}
+
+static u32 dvm_dsm_manager(struct dvm_dsm *dsm, pgoff_t page)
+{
+	return page % dsm->nr_nodes;
+}
+
+static struct dvm_dsm_dir *dvm_dsm_dir_entry(struct dvm_dsm *dsm,
+					     pgoff_t page)
+{
+	return &dsm->dir[page / dsm->nr_nodes];
+}
+
+static struct address_space *dvm_dsm_mapping(struct dvm_dsm *dsm)
+{
+	return dsm->inode->i_mapping;
+}
+
+/* Holders: what the manager asks of a node with a copy */
+
+/*
+ * Carry out @op on this node's copy of @page, which the manager believes
+ * is of @version. A pinned page waits until it is unpinned. @data gets
+ * the page for the FETCH operations.
+ */
+static int dvm_dsm_holder_act(struct dvm_dsm *dsm, pgoff_t page, u8 op,
+			      u32 version, void *data)
+{
+	struct address_space *mapping = dvm_dsm_mapping(dsm);
+	struct dvm_dsm_page *pg = &dsm->pages[page];
+	struct folio *folio;
+	int r = 0;
+
+	folio = filemap_lock_folio(mapping, page);
+	if (!folio)
+		goto stale;
+	while (pg->pins) {
+		folio_unlock(folio);
+		wait_event_idle(dsm->wq, !READ_ONCE(pg->pins) ||
+				READ_ONCE(dsm->dead));
+		folio_lock(folio);
+		if (READ_ONCE(dsm->dead)) {
+			r = -ENOLINK;
+			goto out;
+		}
+	}
+	if (WARN_ON_ONCE(folio->mapping != mapping) ||
+	    pg->state == DVM_DSM_INVALID || pg->version != version)
+		goto stale_folio;
+
+	if (data)
+		memcpy_from_page(data, folio_page(folio, 0), 0, PAGE_SIZE);
+	trace_dvm_dsm_invalidate(dsm->node_id, page, op, version);
+	if (op == DVM_DSM_OP_FETCH_KEEP) {
+		/* Read-only from now on: the next write faults. */
+		if (pg->state == DVM_DSM_MODIFIED)
+			unmap_mapping_range(mapping, (loff_t)page << PAGE_SHIFT,
+					    PAGE_SIZE, 0);
+		pg->state = DVM_DSM_SHARED;
+	} else {
+		/*
+		 * Unmap it everywhere (the MMU notifiers take it out of the
+		 * NPT) and out of the page cache, which frees it: this is
+		 * the exported way to truncate one locked page.
+		 */
+		pg->state = DVM_DSM_INVALID;
+		generic_error_remove_page(mapping, folio_page(folio, 0));
+		dvm_dsm_held(dsm, -1);
+	}
+	goto out;
+
+stale_folio:
+	folio_unlock(folio);
+	folio_put(folio);
+stale:
+	dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
+	return -ESTALE;
+out:
+	folio_unlock(folio);
+	folio_put(folio);
+	return r;
+}
+
+static void dvm_dsm_fetch_work(struct work_struct *work)
+{
+	struct dvm_dsm_work *w = container_of(work, struct dvm_dsm_work, work);
+	struct dvm_dsm *dsm = w->dsm;
+	void *data = NULL;
+	int r = -ENOMEM;
+
+	if (w->op != DVM_DSM_OP_INVALIDATE) {
+		data = kmalloc(PAGE_SIZE, GFP_KERNEL);
+		if (!data)
+			goto reply;
+	}
+	r = dvm_dsm_holder_act(dsm, w->page, w->op, w->version, data);
+	if (!r) {
+		dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_inv_recv, w->op != DVM_DSM_OP_FETCH_KEEP);
+		dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_bytes_out, data ? PAGE_SIZE : 0);
+	}
+reply:
+	down_read(&dsm->c_sem);
+	if (dsm->c)
+		dvm_reply(dsm->c, w->node, DVM_MSG_DSM_FETCH, w->req_id, r,
+			  data, data ? PAGE_SIZE : 0);
+	up_read(&dsm->c_sem);
+	kfree(data);
+	kfree(w);
+}
+
+/* Manager: directory entries, one transaction per page at a time */
+
+static int dvm_dsm_dir_lock(struct dvm_dsm *dsm, struct dvm_dsm_dir *e)
+{
+	spin_lock(&dsm->dir_lock);
+	while (e->busy && !dsm->dead) {
+		spin_unlock(&dsm->dir_lock);
+		wait_event_idle(dsm->wq, !READ_ONCE(e->busy) ||
+				READ_ONCE(dsm->dead));
+		spin_lock(&dsm->dir_lock);
+	}
+	if (dsm->dead) {
+		spin_unlock(&dsm->dir_lock);
+		return -ENOLINK;
+	}
+	e->busy = true;
+	e->requester = KVM_DVM_NO_NODE;
+	spin_unlock(&dsm->dir_lock);
+	return 0;
+}
+
+static void dvm_dsm_dir_unlock(struct dvm_dsm *dsm, struct dvm_dsm_dir *e)
+{
+	spin_lock(&dsm->dir_lock);
+	e->busy = false;
+	e->requester = KVM_DVM_NO_NODE;
+	spin_unlock(&dsm->dir_lock);
+	wake_up_all(&dsm->wq);
+}
+
+/* The holder that sends the data: this node if it can, else the lowest. */
+static u32 dvm_dsm_pick_source(struct dvm_dsm *dsm, u64 holders)
+{
+	if (holders & BIT_ULL(dsm->node_id))
+		return dsm->node_id;
+	return __ffs64(holders);
+}
+
+/*
+ * Invalidate every node in @mask except @src, from which FETCH_@src_op
+ * brings the page into @data (if @src is in @mask). Remote nodes are
+ * asked in parallel; this node acts on its own copy meanwhile.
+ */
+static int dvm_dsm_holders_act(struct dvm_dsm *dsm, pgoff_t page, u64 mask,
+			       u32 src, u8 src_op, u32 version, void *data)
+{
+	struct dvm_msg_dsm_fetch *req;
+	struct dvm_call *calls;
+	int i, n = 0, r = 0, r2;
+	u32 node;
+
+	calls = kcalloc(hweight64(mask), sizeof(*calls), GFP_KERNEL);
+	req = kcalloc(hweight64(mask), sizeof(*req), GFP_KERNEL);
+	if (!calls || !req) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for_each_set_bit(node, (unsigned long *)&mask, KVM_DVM_MAX_NODES) {
+		u8 op = node == src ? src_op : DVM_DSM_OP_INVALIDATE;
+
+		if (node == dsm->node_id)
+			continue;
+		req[n].page = cpu_to_le64(page);
+		req[n].version = cpu_to_le32(version);
+		req[n].op = op;
+		r = dvm_call_start(dsm->c, &calls[n], node, DVM_MSG_DSM_FETCH,
+				   &req[n], sizeof(req[n]),
+				   op == DVM_DSM_OP_INVALIDATE ? NULL : data,
+				   op == DVM_DSM_OP_INVALIDATE ? 0 : PAGE_SIZE);
+		if (r)
+			break;
+		dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_inv_sent, op != DVM_DSM_OP_FETCH_KEEP);
+		n++;
+	}
+	if (!r && (mask & BIT_ULL(dsm->node_id))) {
+		bool src_here = src == dsm->node_id;
+
+		r = dvm_dsm_holder_act(dsm, page, src_here ? src_op :
+				       DVM_DSM_OP_INVALIDATE, version,
+				       src_here ? data : NULL);
+	}
+	for (i = 0; i < n; i++) {
+		r2 = dvm_call_wait_killable(dsm->c, &calls[i]);
+		if (!r2 && calls[i].resp_max &&
+		    calls[i].resp_len != PAGE_SIZE) {
+			dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
+			r2 = -EPROTO;
+		}
+		if (!r2 && calls[i].resp_max)
+			dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_bytes_in, PAGE_SIZE);
+		if (!r)
+			r = r2;
+	}
+out:
+	kfree(req);
+	kfree(calls);
+	return r;
+}
+
+/*
+ * One transaction of @requester on @page, with the directory entry
+ * locked: bring every other copy in line, update the entry, say what is
+ * granted. @data receives the page when the grant carries it.
+ */
+static int dvm_dsm_manage(struct dvm_dsm *dsm, pgoff_t page, u32 requester,
+			  bool write, bool have, u32 version,
+			  struct dvm_dsm_grant_info *g, void *data)
+{
+	struct dvm_dsm_dir *e = dvm_dsm_dir_entry(dsm, page);
+	bool holder = e->holders & BIT_ULL(requester);
+	u64 others = e->holders & ~BIT_ULL(requester);
+	bool need_data = !holder && e->version;
+	u32 src = U32_MAX;
+	int r = 0;
+
+	/* A holder never loses its copy without the manager knowing. */
+	if (holder && (!have || version != e->version)) {
+		dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
+		return -ESTALE;
+	}
+	if (WARN_ON_ONCE(need_data && !others))
+		return -EIO;
+	if (need_data)
+		src = dvm_dsm_pick_source(dsm, others);
+
+	g->flags = need_data ? DVM_DSM_GRANT_DATA :
+		   !holder ? DVM_DSM_GRANT_ZERO : 0;
+	if (write) {
+		if (others)
+			r = dvm_dsm_holders_act(dsm, page, others, src,
+						DVM_DSM_OP_FETCH_DROP,
+						e->version, data);
+		if (r)
+			return r;
+		e->holders = BIT_ULL(requester);
+		e->modified = true;
+		/* New contents to come; 0 stays "never written". */
+		if (!++e->version)
+			e->version = 1;
+	} else {
+		if (e->modified && others) {
+			/* The only other holder has it Modified: downgrade. */
+			r = dvm_dsm_holders_act(dsm, page, others, src,
+						DVM_DSM_OP_FETCH_KEEP,
+						e->version, data);
+		} else if (need_data) {
+			r = dvm_dsm_holders_act(dsm, page, BIT_ULL(src), src,
+						DVM_DSM_OP_FETCH_KEEP,
+						e->version, data);
+		}
+		if (r)
+			return r;
+		e->modified = e->modified && holder;
+		e->holders |= BIT_ULL(requester);
+	}
+	g->version = e->version;
+	return 0;
+}
+
+/* Requesters */
+
+/* Put the granted page into this node's page cache, or upgrade the copy. */
+static int dvm_dsm_install(struct dvm_dsm *dsm, pgoff_t page, bool write,
+			   const struct dvm_dsm_grant_info *g,
+			   const void *data, struct folio *fresh)
+{
+	struct address_space *mapping = dvm_dsm_mapping(dsm);
+	struct dvm_dsm_page *pg = &dsm->pages[page];
+	struct folio *folio;
+	int r;
+
+	folio = filemap_lock_folio(mapping, page);
+	if (g->flags & (DVM_DSM_GRANT_DATA | DVM_DSM_GRANT_ZERO)) {
+		/* The manager took any copy away before granting one. */
+		if (WARN_ON_ONCE(folio)) {
+			pg->state = DVM_DSM_INVALID;
+			generic_error_remove_page(mapping, folio_page(folio, 0));
+			dvm_dsm_held(dsm, -1);
+			folio_unlock(folio);
+			folio_put(folio);
+		}
+		if (g->flags & DVM_DSM_GRANT_DATA)
+			memcpy_to_page(folio_page(fresh, 0), 0, data, PAGE_SIZE);
+		else
+			clear_highpage(folio_page(fresh, 0));
+		__folio_mark_uptodate(fresh);
+		r = filemap_add_folio(mapping, fresh, page, GFP_KERNEL);
+		if (r)
+			return r;
+		folio = fresh;
+		folio_get(folio);
+		dvm_dsm_held(dsm, 1);
+	} else if (!folio) {
+		/* Granted without data, but the copy is gone: a bug. */
+		WARN_ON_ONCE(1);
+		dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
+		return -ESTALE;
+	}
+	pg->version = g->version;
+	pg->state = write ? DVM_DSM_MODIFIED : DVM_DSM_SHARED;
+	folio_unlock(folio);
+	folio_put(folio);
+	return 0;
+}
+
+static void dvm_dsm_count_grant(struct dvm_dsm *dsm, u16 flags)
+{
+	struct kvm_dvm_vm_stat *s = dvm_dsm_stat(dsm);
+
+	if (flags & DVM_DSM_GRANT_DATA)
+		dvm_stat_add(&s->dsm_remote_fetches, 1);
+	if (flags & DVM_DSM_GRANT_ZERO)
+		dvm_stat_add(&s->dsm_zero_fills, 1);
+}
+
+static int dvm_dsm_parse_grant(struct dvm_dsm *dsm, const void *buf, u32 len,
+			       struct dvm_dsm_grant_info *g)
+{
+	const struct dvm_msg_dsm_grant *m = buf;
+	u16 flags;
+
+	if (len < sizeof(*m))
+		goto bad;
+	flags = le16_to_cpu(m->flags);
+	if (m->pad || (flags & ~(DVM_DSM_GRANT_DATA | DVM_DSM_GRANT_ZERO)) ||
+	    hweight16(flags) > 1 ||
+	    len != sizeof(*m) + ((flags & DVM_DSM_GRANT_DATA) ? PAGE_SIZE : 0))
+		goto bad;
+	g->version = le32_to_cpu(m->version);
+	g->flags = flags;
+	return 0;
+bad:
+	dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
+	return -EPROTO;
+}
+
+/* Ask the manager, another node, for @page; install what it grants. */
+static int dvm_dsm_request_remote(struct dvm_dsm *dsm, pgoff_t page,
+				  bool write, void *buf, struct folio *fresh)
+{
+	struct dvm_dsm_page *pg = &dsm->pages[page];
+	u32 mgr = dvm_dsm_manager(dsm, page);
+	bool have = READ_ONCE(pg->state) != DVM_DSM_INVALID;
+	struct dvm_msg_dsm_req req = {
+		.page = cpu_to_le64(page),
+		.version = cpu_to_le32(have ? READ_ONCE(pg->version) : 0),
+		.write = write,
+		.have = have,
+	};
+	struct dvm_msg_dsm_done done = { .page = cpu_to_le64(page) };
+	struct dvm_dsm_grant_info g;
+	struct dvm_call call;
+	int r;
+
+	r = dvm_call_start(dsm->c, &call, mgr, DVM_MSG_DSM_REQ, &req,
+			   sizeof(req), buf,
+			   sizeof(struct dvm_msg_dsm_grant) + PAGE_SIZE);
+	if (r)
+		return r;
+	r = dvm_call_wait_killable(dsm->c, &call);
+	if (r)
+		return r;
+	r = dvm_dsm_parse_grant(dsm, buf, call.resp_len, &g);
+	if (!r) {
+		r = dvm_dsm_install(dsm, page, write, &g,
+				    buf + sizeof(struct dvm_msg_dsm_grant),
+				    fresh);
+		trace_dvm_dsm_fetch(dsm->node_id, page, mgr, g.flags,
+				    g.version);
+		dvm_dsm_count_grant(dsm, g.flags);
+		if (g.flags & DVM_DSM_GRANT_DATA)
+			dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_bytes_in, PAGE_SIZE);
+	}
+	/* Whatever happened here, the manager's transaction ends. */
+	dvm_send(dsm->c, mgr, DVM_MSG_DSM_DONE, &done, sizeof(done));
+	return r;
+}
+
+/* This node manages @page: run the transaction here. */
+static int dvm_dsm_request_local(struct dvm_dsm *dsm, pgoff_t page,
+				 bool write, void *buf, struct folio *fresh)
+{
+	struct dvm_dsm_dir *e = dvm_dsm_dir_entry(dsm, page);
+	struct dvm_dsm_page *pg = &dsm->pages[page];
+	struct dvm_dsm_grant_info g;
+	bool have;
+	int r;
+
+	r = dvm_dsm_dir_lock(dsm, e);
+	if (r)
+		return r;
+	/* Copies change only in transactions: stable while e is locked. */
+	have = READ_ONCE(pg->state) != DVM_DSM_INVALID;
+	r = dvm_dsm_manage(dsm, page, dsm->node_id, write, have,
+			   have ? READ_ONCE(pg->version) : 0, &g, buf);
+	if (!r) {
+		r = dvm_dsm_install(dsm, page, write, &g, buf, fresh);
+		dvm_dsm_count_grant(dsm, g.flags);
+	}
+	dvm_dsm_dir_unlock(dsm, e);
+	return r;
+}
+
+static void dvm_dsm_count_fault(struct dvm_dsm *dsm, bool write, bool had,
+				u64 ns)
+{
+	struct kvm_dvm_vm_stat *s = dvm_dsm_stat(dsm);
+
+	if (!write)
+		dvm_stat_add(&s->dsm_read_faults, 1);
+	else if (had)
+		dvm_stat_add(&s->dsm_upgrades, 1);
+	else
+		dvm_stat_add(&s->dsm_write_faults, 1);
+	dvm_stat_add(&s->dsm_fault_sum_ns, ns);
+	dvm_stat_add(&s->dsm_fault_count, 1);
+	dvm_stat_min(&s->dsm_fault_min_ns, ns);
+	dvm_stat_max(&s->dsm_fault_max_ns, ns);
+}
+
+static bool dvm_dsm_enough(struct dvm_dsm_page *pg, bool write)
+{
+	return READ_ONCE(pg->state) >= (write ? DVM_DSM_MODIFIED :
+						DVM_DSM_SHARED);
+}
+
+/* Get @page Shared (or Modified if @write) here. Sleeps. */
+static int dvm_dsm_acquire(struct dvm_dsm *dsm, pgoff_t page, bool write)
+{
+	struct dvm_dsm_page *pg = &dsm->pages[page];
+	struct dvm_msg_dsm_grant *buf = NULL;
+	struct folio *fresh = NULL;
+	ktime_t start = ktime_get();
+	bool had;
+	u64 ns;
+	int r;
+
+	if (wait_on_bit_lock(&pg->flags, DVM_DSM_FETCHING, TASK_KILLABLE))
+		return -EINTR;
+	r = 0;
+	if (dvm_dsm_enough(pg, write))
+		goto unlock;
+	r = -ENOMEM;
+	/* Everything the grant needs, before asking for it. */
+	buf = kmalloc(sizeof(*buf) + PAGE_SIZE, GFP_KERNEL);
+	fresh = folio_alloc(GFP_HIGHUSER, 0);
+	if (!buf || !fresh)
+		goto unlock;
+
+	down_read(&dsm->c_sem);
+	had = READ_ONCE(pg->state) != DVM_DSM_INVALID;
+	if (READ_ONCE(dsm->dead))
+		r = -ENOLINK;
+	else if (dvm_dsm_manager(dsm, page) == dsm->node_id)
+		r = dvm_dsm_request_local(dsm, page, write, buf, fresh);
+	else
+		r = dvm_dsm_request_remote(dsm, page, write, buf, fresh);
+	up_read(&dsm->c_sem);
+
+	ns = max_t(u64, 1, ktime_to_ns(ktime_sub(ktime_get(), start)));
+	trace_dvm_dsm_fault(dsm->node_id, page, write, r, ns);
+	if (!r)
+		dvm_dsm_count_fault(dsm, write, had, ns);
+unlock:
+	if (fresh)
+		folio_put(fresh);
+	kfree(buf);
+	clear_and_wake_up_bit(DVM_DSM_FETCHING, &pg->flags);
+	return r;
+}
+
+static vm_fault_t dvm_dsm_errno_to_fault(int r)
+{
+	return r == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+}
+
+/* The page of @vmf, locked, once this node holds it well enough. */
+static vm_fault_t dvm_dsm_fault(struct vm_fault *vmf)
+{
+	struct dvm_dsm *dsm = vmf->vma->vm_file->private_data;
+	struct address_space *mapping = dvm_dsm_mapping(dsm);
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	pgoff_t page = vmf->pgoff;
+	struct folio *folio;
+	int r;
+
+	if (page >= dsm->nr_pages)
+		return VM_FAULT_SIGBUS;
+	for (;;) {
+		folio = filemap_lock_folio(mapping, page);
+		if (folio) {
+			if (dvm_dsm_enough(&dsm->pages[page], write)) {
+				vmf->page = folio_file_page(folio, page);
+				return VM_FAULT_LOCKED;
+			}
+			folio_unlock(folio);
+			folio_put(folio);
+		}
+		r = dvm_dsm_acquire(dsm, page, write);
+		if (r)
+			return dvm_dsm_errno_to_fault(r);
+	}
+}
+
+/* A write to a page mapped read-only: upgrade to Modified first. */
+static vm_fault_t dvm_dsm_page_mkwrite(struct vm_fault *vmf)
+{
+	struct dvm_dsm *dsm = vmf->vma->vm_file->private_data;
+	struct folio *folio = page_folio(vmf->page);
+	pgoff_t page = folio->index;
+	int r;
+
+	folio_lock(folio);
+	if (folio->mapping != dvm_dsm_mapping(dsm)) {
+		folio_unlock(folio);
+		return VM_FAULT_NOPAGE;
+	}
+	if (dsm->pages[page].state == DVM_DSM_MODIFIED)
+		return VM_FAULT_LOCKED;
+	/* No page lock across the network: the manager may need it. */
+	folio_unlock(folio);
+	r = dvm_dsm_acquire(dsm, page, true);
+	if (r)
+		return dvm_dsm_errno_to_fault(r);
+	return VM_FAULT_NOPAGE;		/* retry, now Modified */
+}
+
+static const struct vm_operations_struct dvm_dsm_vm_ops = {
+	.fault = dvm_dsm_fault,
+	.page_mkwrite = dvm_dsm_page_mkwrite,
+};
+
+/* Incoming requests */
+
+/*
+ * The VM's DSM, if it has one, with @fn queued for it under the cluster's
+ * lock so that it cannot go away before the work item ran.
+ */
+static int dvm_dsm_queue(struct dvm_cluster *c, struct dvm_dsm_work *w,
+			 bool mgr)
+{
+	struct dvm_dsm *dsm;
+	int r = -ENODEV;
+
+	spin_lock(&c->lock);
+	dsm = c->dvm->dsm;
+	if (dsm && w->page < dsm->nr_pages) {
+		w->dsm = dsm;
+		queue_work(mgr ? dsm->mgr_wq : dsm->holder_wq, &w->work);
+		r = 0;
+	} else if (dsm) {
+		r = -ERANGE;
+	}
+	spin_unlock(&c->lock);
+	return r;
+}
+
+static void dvm_dsm_count_rejected(struct dvm_cluster *c)
+{
+	dvm_stat_add(&c->dvm->kvm->stat.generic.dvm.dsm_rejected, 1);
+}
+
+static void dvm_dsm_req_work(struct work_struct *work)
+{
+	struct dvm_dsm_work *w = container_of(work, struct dvm_dsm_work, work);
+	struct dvm_dsm *dsm = w->dsm;
+	struct dvm_dsm_dir *e = dvm_dsm_dir_entry(dsm, w->page);
+	struct dvm_msg_dsm_grant *grant;
+	struct dvm_dsm_grant_info g;
+	u32 len = 0;
+	int r;
+
+	grant = kzalloc(sizeof(*grant) + PAGE_SIZE, GFP_KERNEL);
+	down_read(&dsm->c_sem);
+	r = grant ? dvm_dsm_dir_lock(dsm, e) : -ENOMEM;
+	if (r)
+		goto reply;
+	r = dvm_dsm_manage(dsm, w->page, w->node, w->op, w->have, w->version,
+			   &g, grant + 1);
+	if (r) {
+		dvm_dsm_dir_unlock(dsm, e);
+		goto reply;
+	}
+	grant->version = cpu_to_le32(g.version);
+	grant->flags = cpu_to_le16(g.flags);
+	len = sizeof(*grant) + (g.flags & DVM_DSM_GRANT_DATA ? PAGE_SIZE : 0);
+	dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_bytes_out, len > sizeof(*grant) ? PAGE_SIZE : 0);
+	/* The entry stays busy until the requester's DONE. */
+	spin_lock(&dsm->dir_lock);
+	e->requester = w->node;
+	spin_unlock(&dsm->dir_lock);
+reply:
+	if (dsm->c && dvm_reply(dsm->c, w->node, DVM_MSG_DSM_REQ, w->req_id, r,
+				grant, len) && !r)
+		dvm_dsm_dir_unlock(dsm, e);
+	up_read(&dsm->c_sem);
+	kfree(grant);
+	kfree(w);
+}
+
+int dvm_handle_dsm_req(struct dvm_cluster *c, struct dvm_conn *conn,
+		       const struct dvm_wire_msg *msg, const void *payload,
+		       struct dvm_reply *reply)
+{
+	const struct dvm_msg_dsm_req *m = payload;
+	u64 page = le64_to_cpu(m->page);
+	struct dvm_dsm_work *w;
+	int r;
+
+	if (m->write > 1 || m->have > 1 || m->pad[0] || m->pad[1] ||
+	    page % c->nr_nodes != c->node_id) {
+		dvm_dsm_count_rejected(c);
+		return -EINVAL;
+	}
+	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	INIT_WORK(&w->work, dvm_dsm_req_work);
+	w->node = conn->node;
+	w->req_id = msg->req_id;
+	w->page = page;
+	w->version = le32_to_cpu(m->version);
+	w->op = m->write;
+	w->have = m->have;
+	r = dvm_dsm_queue(c, w, true);
+	if (r) {
+		dvm_dsm_count_rejected(c);
+		kfree(w);
+		return r;
+	}
+	return DVM_REPLY_LATER;
+}
+
+int dvm_handle_dsm_fetch(struct dvm_cluster *c, struct dvm_conn *conn,
+			 const struct dvm_wire_msg *msg, const void *payload,
+			 struct dvm_reply *reply)
+{
+	const struct dvm_msg_dsm_fetch *m = payload;
+	u64 page = le64_to_cpu(m->page);
+	struct dvm_dsm_work *w;
+	int r;
+
+	/* Only a page's manager takes copies away. */
+	if (m->op >= DVM_DSM_NR_OPS || m->pad[0] || m->pad[1] || m->pad[2] ||
+	    page % c->nr_nodes != conn->node) {
+		dvm_dsm_count_rejected(c);
+		return -EINVAL;
+	}
+	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	INIT_WORK(&w->work, dvm_dsm_fetch_work);
+	w->node = conn->node;
+	w->req_id = msg->req_id;
+	w->page = page;
+	w->version = le32_to_cpu(m->version);
+	w->op = m->op;
+	r = dvm_dsm_queue(c, w, false);
+	if (r) {
+		dvm_dsm_count_rejected(c);
+		kfree(w);
+		return r;
+	}
+	return DVM_REPLY_LATER;
+}
+
+int dvm_handle_dsm_done(struct dvm_cluster *c, struct dvm_conn *conn,
+			const struct dvm_wire_msg *msg, const void *payload,
+			struct dvm_reply *reply)
+{
+	const struct dvm_msg_dsm_done *m = payload;
+	u64 page = le64_to_cpu(m->page);
+	struct dvm_dsm_dir *e;
+	struct dvm_dsm *dsm;
+	bool ok = false;
+
+	spin_lock(&c->lock);
+	dsm = c->dvm->dsm;
+	if (dsm && page < dsm->nr_pages &&
+	    dvm_dsm_manager(dsm, page) == c->node_id) {
+		e = dvm_dsm_dir_entry(dsm, page);
+		spin_lock(&dsm->dir_lock);
+		ok = e->busy && e->requester == conn->node;
+		if (ok) {
+			e->busy = false;
+			e->requester = KVM_DVM_NO_NODE;
+		}
+		spin_unlock(&dsm->dir_lock);
+		if (ok)
+			wake_up_all(&dsm->wq);
+	}
+	spin_unlock(&c->lock);
+	/* A DONE nobody waits for is counted and ignored. */
+	if (!ok)
+		dvm_dsm_count_rejected(c);
+	return 0;
+}
+
+/* The memory file */
+
+static struct vfsmount *dvm_dsm_mnt;
+static DEFINE_MUTEX(dvm_dsm_mnt_lock);
+
+static int dvm_dsm_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, 0x44564d4d) ? 0 : -ENOMEM;	/* "DVMM" */
+}
+
+static struct file_system_type dvm_dsm_fs = {
+	.name = "kvm_dvm_memory",
+	.init_fs_context = dvm_dsm_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+static struct vfsmount *dvm_dsm_get_mnt(void)
+{
+	struct vfsmount *mnt;
+
+	mutex_lock(&dvm_dsm_mnt_lock);
+	if (!dvm_dsm_mnt) {
+		mnt = kern_mount(&dvm_dsm_fs);
+		if (!IS_ERR(mnt))
+			dvm_dsm_mnt = mnt;
+	}
+	mnt = dvm_dsm_mnt ? dvm_dsm_mnt : ERR_PTR(-ENOMEM);
+	mutex_unlock(&dvm_dsm_mnt_lock);
+	return mnt;
+}
+
+static int dvm_dsm_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	/* A private mapping would copy pages away from coherence. */
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	file_accessed(file);
+	vma->vm_ops = &dvm_dsm_vm_ops;
+	return 0;
+}
+
+static void dvm_dsm_free(struct dvm_dsm *dsm)
+{
+	if (dsm->mgr_wq)
+		destroy_workqueue(dsm->mgr_wq);
+	if (dsm->holder_wq)
+		destroy_workqueue(dsm->holder_wq);
+	kvfree(dsm->pages);
+	kvfree(dsm->dir);
+	kfree(dsm);
+}
+
+/* No request of @dsm may start; those waiting give up. */
+static void dvm_dsm_kill(struct dvm_dsm *dsm)
+{
+	WRITE_ONCE(dsm->dead, true);
+	wake_up_all(&dsm->wq);
+}
+
+/* Incoming requests no longer find @dsm. */
+static void dvm_dsm_unpublish(struct dvm_dsm *dsm)
+{
+	struct dvm_cluster *c = dsm->c;
+
+	lockdep_assert_held(&dsm->dvm->lock);
+	spin_lock(&c->lock);
+	dsm->dvm->dsm = NULL;
+	spin_unlock(&c->lock);
+}
+
+static int dvm_dsm_release(struct inode *inode, struct file *file)
+{
+	struct dvm_dsm *dsm = file->private_data;
+	struct kvm_dvm *dvm = dsm->dvm;
+	struct kvm *kvm = dvm->kvm;
+
+	mutex_lock(&dvm->lock);
+	/* Still attached: the cluster is still there. */
+	if (dvm->dsm == dsm)
+		dvm_dsm_unpublish(dsm);
+	mutex_unlock(&dvm->lock);
+	/* Nobody finds it now; the queued requests end. */
+	dvm_dsm_kill(dsm);
+	flush_workqueue(dsm->mgr_wq);
+	flush_workqueue(dsm->holder_wq);
+	/* Its pages go with the inode. */
+	dvm_stat_add(&kvm->stat.generic.dvm.dsm_pages_held,
+		     -atomic_long_read(&dsm->held));
+	iput(dsm->inode);
+	dvm_dsm_free(dsm);
+	kvm_put_kvm(kvm);
+	return 0;
+}
+
+static const struct file_operations dvm_dsm_fops = {
+	.mmap = dvm_dsm_mmap,
+	.release = dvm_dsm_release,
+	.llseek = noop_llseek,
+};
+
+/* Pages never leave unless the protocol says so: no reclaim, no move. */
+static int dvm_dsm_migrate_folio(struct address_space *mapping,
+				 struct folio *dst, struct folio *src,
+				 enum migrate_mode mode)
+{
+	return -EBUSY;
+}
+
+static const struct address_space_operations dvm_dsm_aops = {
+	.dirty_folio = noop_dirty_folio,
+	.migrate_folio = dvm_dsm_migrate_folio,
+};
+
+static int dvm_dsm_check_memory(const struct kvm_dvm_memory *m)
+{
+	int i;
+
+	if (m->flags || m->pad)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(m->reserved); i++)
+		if (m->reserved[i])
+			return -EINVAL;
+	if (!m->size || !PAGE_ALIGNED(m->size) ||
+	    m->size > KVM_DVM_MAX_MEMORY)
+		return -EINVAL;
+	return 0;
+}
+
+static struct dvm_dsm *dvm_dsm_alloc(struct kvm_dvm *dvm, u64 size)
+{
+	struct dvm_cluster *c = dvm->cluster;
+	struct dvm_dsm *dsm;
+
+	dsm = kzalloc(sizeof(*dsm), GFP_KERNEL_ACCOUNT);
+	if (!dsm)
+		return NULL;
+	dsm->dvm = dvm;
+	dsm->size = size;
+	dsm->nr_pages = size >> PAGE_SHIFT;
+	dsm->node_id = c->node_id;
+	dsm->nr_nodes = c->nr_nodes;
+	dsm->c = c;
+	init_rwsem(&dsm->c_sem);
+	spin_lock_init(&dsm->dir_lock);
+	init_waitqueue_head(&dsm->wq);
+	dsm->pages = kvcalloc(dsm->nr_pages, sizeof(*dsm->pages),
+			      GFP_KERNEL_ACCOUNT);
+	dsm->dir = kvcalloc(DIV_ROUND_UP(dsm->nr_pages, dsm->nr_nodes),
+			    sizeof(*dsm->dir), GFP_KERNEL_ACCOUNT);
+	dsm->mgr_wq = alloc_workqueue("kvm-dvm-dsm-mgr", WQ_UNBOUND, 0);
+	dsm->holder_wq = alloc_workqueue("kvm-dvm-dsm-holder", WQ_UNBOUND, 0);
+	if (!dsm->pages || !dsm->dir || !dsm->mgr_wq || !dsm->holder_wq) {
+		dvm_dsm_free(dsm);
+		return NULL;
+	}
+	return dsm;
+}
+
+/**
+ * dvm_dsm_create - KVM_DVM_CREATE_MEMORY
+ * @dvm: the VM's DVM state, its lock held
+ * @m: the checked-in argument
+ *
+ * The caller checked that the cluster is up.
+ *
+ * Return: a new file descriptor, or -EINVAL, -EEXIST (the VM has its
+ * memory), -ENOMEM.
+ */
+int dvm_dsm_create(struct kvm_dvm *dvm, const struct kvm_dvm_memory *m)
+{
+	struct dvm_cluster *c = dvm->cluster;
+	struct vfsmount *mnt;
+	struct dvm_dsm *dsm;
+	struct inode *inode;
+	struct file *file;
+	int fd, r;
+
+	lockdep_assert_held(&dvm->lock);
+	r = dvm_dsm_check_memory(m);
+	if (r)
+		return r;
+	if (dvm->dsm)
+		return -EEXIST;
+	mnt = dvm_dsm_get_mnt();
+	if (IS_ERR(mnt))
+		return PTR_ERR(mnt);
+	dsm = dvm_dsm_alloc(dvm, m->size);
+	if (!dsm)
+		return -ENOMEM;
+
+	inode = alloc_anon_inode(mnt->mnt_sb);
+	if (IS_ERR(inode)) {
+		r = PTR_ERR(inode);
+		goto err_free;
+	}
+	inode->i_mode |= S_IFREG;
+	inode->i_size = m->size;
+	inode->i_mapping->a_ops = &dvm_dsm_aops;
+	mapping_set_unevictable(inode->i_mapping);
+	mapping_set_gfp_mask(inode->i_mapping, GFP_HIGHUSER);
+	/* Ours until the DSM is freed, after the file. */
+	ihold(inode);
+	dsm->inode = inode;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		r = fd;
+		goto err_inode;
+	}
+	file = alloc_file_pseudo(inode, mnt, "kvm-dvm-memory", O_RDWR,
+				 &dvm_dsm_fops);
+	if (IS_ERR(file)) {
+		r = PTR_ERR(file);
+		put_unused_fd(fd);
+		goto err_inode;
+	}
+	file->private_data = dsm;
+	kvm_get_kvm(dvm->kvm);
+	spin_lock(&c->lock);
+	dvm->dsm = dsm;
+	spin_unlock(&c->lock);
+	fd_install(fd, file);
+	return fd;
+
+err_inode:
+	iput(inode);
+	iput(inode);
+err_free:
+	dvm_dsm_free(dsm);
+	return r;
+}
+
+static int dvm_dsm_check_pin(struct dvm_dsm *dsm, const struct kvm_dvm_pin *a)
+{
+	if (a->flags || a->pad || a->reserved[0] || a->reserved[1])
+		return -EINVAL;
+	if (!a->size || !PAGE_ALIGNED(a->offset) || !PAGE_ALIGNED(a->size) ||
+	    a->offset >= dsm->size || a->size > dsm->size - a->offset)
+		return -EINVAL;
+	return 0;
+}
+
+static void dvm_dsm_unpin_range(struct dvm_dsm *dsm, pgoff_t first,
+				pgoff_t end)
+{
+	struct address_space *mapping = dvm_dsm_mapping(dsm);
+	struct folio *folio;
+	pgoff_t p;
+
+	for (p = first; p < end; p++) {
+		folio = filemap_lock_folio(mapping, p);
+		if (WARN_ON_ONCE(!folio))
+			continue;
+		dsm->pages[p].pins--;
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+	wake_up_all(&dsm->wq);
+}
+
+static int dvm_dsm_pin_page(struct dvm_dsm *dsm, pgoff_t p)
+{
+	struct address_space *mapping = dvm_dsm_mapping(dsm);
+	struct dvm_dsm_page *pg = &dsm->pages[p];
+	struct folio *folio;
+	int r;
+
+	for (;;) {
+		folio = filemap_lock_folio(mapping, p);
+		if (folio && pg->state == DVM_DSM_MODIFIED) {
+			r = pg->pins < KVM_DVM_MAX_PINS ? 0 : -EOVERFLOW;
+			if (!r)
+				pg->pins++;
+			folio_unlock(folio);
+			folio_put(folio);
+			return r;
+		}
+		if (folio) {
+			folio_unlock(folio);
+			folio_put(folio);
+		}
+		r = dvm_dsm_acquire(dsm, p, true);
+		if (r)
+			return r;
+	}
+}
+
+/**
+ * dvm_dsm_pin - KVM_DVM_PIN and KVM_DVM_UNPIN
+ * @dvm: the VM's DVM state, its lock held
+ * @a: the checked-in argument
+ * @pin: pin (else unpin)
+ *
+ * A pinned page stays Modified here: requests of other nodes for it wait
+ * until it is unpinned as often as it was pinned.
+ *
+ * Return: 0, -EINVAL, -ENXIO (no memory created), -ENOLINK (the cluster
+ * broke), -EOVERFLOW (pinned too often), -EINTR.
+ */
+int dvm_dsm_pin(struct kvm_dvm *dvm, const struct kvm_dvm_pin *a, bool pin)
+{
+	struct dvm_dsm *dsm = dvm->dsm;
+	pgoff_t p, first, end;
+	struct folio *folio;
+	int r;
+
+	lockdep_assert_held(&dvm->lock);
+	if (!dsm)
+		return -ENXIO;
+	r = dvm_dsm_check_pin(dsm, a);
+	if (r)
+		return r;
+	first = a->offset >> PAGE_SHIFT;
+	end = first + (a->size >> PAGE_SHIFT);
+	if (pin) {
+		for (p = first; p < end; p++) {
+			r = dvm_dsm_pin_page(dsm, p);
+			if (r) {
+				dvm_dsm_unpin_range(dsm, first, p);
+				return r;
+			}
+		}
+		return 0;
+	}
+	/* All or nothing: every page must be pinned. */
+	for (p = first; p < end; p++) {
+		folio = filemap_lock_folio(dvm_dsm_mapping(dsm), p);
+		r = folio && dsm->pages[p].pins ? 0 : -EINVAL;
+		if (folio) {
+			folio_unlock(folio);
+			folio_put(folio);
+		}
+		if (r)
+			return r;
+	}
+	dvm_dsm_unpin_range(dsm, first, end);
+	return 0;
+}
+
+/* The cluster broke: requests fail from now on. Under c->lock. */
+void dvm_dsm_cluster_broken(struct dvm_cluster *c)
+{
+	lockdep_assert_held(&c->lock);
+	if (c->dvm->dsm)
+		dvm_dsm_kill(c->dvm->dsm);
+}
+
+/*
+ * The cluster goes away: wait until nothing of the DSM uses it. Pages
+ * held here stay mapped; faults on the others fail. The file keeps the
+ * DSM until it is closed.
+ */
+void dvm_dsm_detach(struct kvm_dvm *dvm)
+{
+	struct dvm_dsm *dsm = dvm->dsm;
+
+	lockdep_assert_held(&dvm->lock);
+	if (!dsm)
+		return;
+	/* Requests of a later cluster must not find it. */
+	dvm_dsm_unpublish(dsm);
+	dvm_dsm_kill(dsm);
+	dvm_calls_close(dsm->c, -ENOLINK);
+	flush_workqueue(dsm->mgr_wq);
+	flush_workqueue(dsm->holder_wq);
+	down_write(&dsm->c_sem);
+	dsm->c = NULL;
+	up_write(&dsm->c_sem);
+}
