@@ -20,7 +20,28 @@
 #define DSM_SLOT	10
 
 /* Guest programs; their arguments: node id, nodes, iterations. */
-enum { PROG_PINGPONG, PROG_COUNTERS, PROG_KVMCLOCK };
+enum {
+	PROG_PINGPONG, PROG_COUNTERS, PROG_KVMCLOCK, PROG_FALSE_SHARING,
+	PROG_USER, PROG_EMULATED, PROG_READ_ONE, PROG_ALIAS,
+};
+
+/* Guest addresses besides the memory's own mapping. */
+#define ALIAS_GPA	(DSM_GPA + (1ULL << 30))
+#define ALIAS_GVA	ALIAS_GPA
+#define MOVED_GPA	(DSM_GPA + (2ULL << 30))
+#define MOVED_GVA	MOVED_GPA
+#define ALIAS_SLOT	11
+#define MMIO_GPA	(DSM_GPA - (1ULL << 30))
+#define MMIO_GVA	MMIO_GPA
+
+/* Pages used by one test each. */
+#define PG_USER		32	/* 8 pages */
+#define PG_EMULATED	42
+#define PG_FALSE	44
+#define PG_PINNED	50
+#define PG_ALIAS	52
+#define USER_WORD(p, w)	((p) * 1000 + (w))
+#define EMULATED_MAGIC	0x5eed5eedcafef00dULL
 
 static uint64_t *dsm_word(uint64_t page, uint64_t word)
 {
@@ -117,15 +138,115 @@ static void guest_kvmclock(uint64_t id, uint64_t nr, uint64_t unused)
 	GUEST_DONE();
 }
 
+/* Two vCPUs on two nodes write different words of one page. */
+static void guest_false_sharing(uint64_t id, uint64_t iters)
+{
+	uint64_t *mine = dsm_word(PG_FALSE, id * 8);
+	uint64_t i;
+
+	for (i = 0; i < iters; i++)
+		WRITE_ONCE(*mine, READ_ONCE(*mine) + 1);
+	GUEST_DONE();
+}
+
+/* What this process wrote through another node's mapping, then ours. */
+static void guest_user(void)
+{
+	uint64_t p, w;
+
+	for (p = PG_USER; p < PG_USER + 8; p++)
+		for (w = 0; w < 512; w += 61) {
+			GUEST_ASSERT_2(READ_ONCE(*dsm_word(p, w)) ==
+				       USER_WORD(p, w),
+				       READ_ONCE(*dsm_word(p, w)),
+				       USER_WORD(p, w));
+			WRITE_ONCE(*dsm_word(p, w), USER_WORD(p, w) + 7);
+		}
+	GUEST_DONE();
+}
+
+/*
+ * MOVSQ from the memory to MMIO: KVM emulates it and reads the source
+ * operand itself, from a page another node owned.
+ */
+static void guest_emulated(void)
+{
+	asm volatile("movsq"
+		     : : "S"(dsm_word(PG_EMULATED, 0)), "D"(MMIO_GVA)
+		     : "memory");
+	GUEST_DONE();
+}
+
+static void guest_read_one(void)
+{
+	GUEST_SYNC(READ_ONCE(*dsm_word(PG_PINNED, 0)));
+	GUEST_DONE();
+}
+
+static uint64_t *alias_word(uint64_t base, uint64_t word)
+{
+	return (uint64_t *)(base + PG_ALIAS * 4096 + word * 8);
+}
+
+/*
+ * One page at two guest addresses (two memslots, one file range), then
+ * at a third after the memslot moved. Values come from another node too.
+ */
+static void guest_alias(void)
+{
+	WRITE_ONCE(*alias_word(DSM_GVA, 0), 1);
+	GUEST_ASSERT_1(READ_ONCE(*alias_word(ALIAS_GVA, 0)) == 1,
+		       READ_ONCE(*alias_word(ALIAS_GVA, 0)));
+	WRITE_ONCE(*alias_word(ALIAS_GVA, 1), 2);
+	GUEST_ASSERT_1(READ_ONCE(*alias_word(DSM_GVA, 1)) == 2,
+		       READ_ONCE(*alias_word(DSM_GVA, 1)));
+	/* The host writes 3 and 4 through another node. */
+	GUEST_SYNC(1);
+	GUEST_ASSERT_1(READ_ONCE(*alias_word(ALIAS_GVA, 0)) == 3,
+		       READ_ONCE(*alias_word(ALIAS_GVA, 0)));
+	GUEST_ASSERT_1(READ_ONCE(*alias_word(DSM_GVA, 1)) == 4,
+		       READ_ONCE(*alias_word(DSM_GVA, 1)));
+	/* The host moves the main memslot to MOVED_GPA. */
+	GUEST_SYNC(2);
+	GUEST_ASSERT_1(READ_ONCE(*alias_word(MOVED_GVA, 0)) == 3,
+		       READ_ONCE(*alias_word(MOVED_GVA, 0)));
+	WRITE_ONCE(*alias_word(MOVED_GVA, 2), 5);
+	GUEST_ASSERT_1(READ_ONCE(*alias_word(ALIAS_GVA, 2)) == 5,
+		       READ_ONCE(*alias_word(ALIAS_GVA, 2)));
+	GUEST_DONE();
+}
+
 static void guest_main(uint64_t prog, uint64_t id, uint64_t nr,
 		       uint64_t iters)
 {
-	if (prog == PROG_PINGPONG)
+	switch (prog) {
+	case PROG_PINGPONG:
 		guest_pingpong(id, nr, iters);
-	else if (prog == PROG_COUNTERS)
+		break;
+	case PROG_COUNTERS:
 		guest_counters(id, nr, iters);
-	else
+		break;
+	case PROG_KVMCLOCK:
 		guest_kvmclock(id, nr, iters);
+		break;
+	case PROG_FALSE_SHARING:
+		guest_false_sharing(id, iters);
+		break;
+	case PROG_USER:
+		guest_user();
+		break;
+	case PROG_EMULATED:
+		guest_emulated();
+		break;
+	case PROG_READ_ONE:
+		guest_read_one();
+		break;
+	case PROG_ALIAS:
+		guest_alias();
+		break;
+	default:
+		GUEST_ASSERT_1(0, prog);
+	}
 }
 
 struct dsm_node {
@@ -133,11 +254,26 @@ struct dsm_node {
 	int id;
 	int fd;
 	uint8_t *hva;
+};
+
+/* One vCPU run in a thread of its own, on the node it is placed on. */
+struct dsm_runner {
+	struct kvm_vcpu *vcpu;
+	int node;
+	int id;
+	uint64_t last_sync;
+	uint64_t mmio_data;
+	bool mmio_seen;
+	bool stop_at_sync;	/* return at the first GUEST_SYNC */
+	bool done;		/* the thread finished */
+	uint32_t exit_reason;	/* of the last KVM_RUN */
 	pthread_t thread;
 };
 
 static struct dvm_node nodes[DVM_MAX_TEST_NODES];
 static struct dsm_node dsm[DVM_MAX_TEST_NODES];
+static struct dsm_runner runners[DVM_MAX_TEST_NODES];
+static int nr_nodes, nr_vcpus;
 
 static int __dsm_create(struct kvm_vm *vm, uint64_t size, uint32_t flags)
 {
@@ -154,12 +290,17 @@ static int __dsm_pin(struct kvm_vm *vm, unsigned long cmd, uint64_t off,
 	return ioctl(vm->fd, cmd, &p);
 }
 
-/* n nodes of one vCPU each, joined, placed, memory mapped in each. */
-static void cluster_up(int n)
+/*
+ * @n nodes and @vcpus vCPUs placed round robin (vCPU v on node v % n),
+ * joined, memory mapped in each node's guest and here.
+ */
+static void cluster_up_vcpus(int n, int vcpus)
 {
 	int i;
 
-	dvm_nodes_create(nodes, n, n, guest_main);
+	nr_nodes = n;
+	nr_vcpus = vcpus;
+	dvm_nodes_create(nodes, n, vcpus, guest_main);
 	dvm_nodes_join(nodes, n, "JOIN");
 	for (i = 0; i < n; i++) {
 		struct kvm_vm *vm = nodes[i].vm;
@@ -177,9 +318,14 @@ static void cluster_up(int n)
 					  dsm[i].hva);
 		virt_map(vm, DSM_GVA, DSM_GPA, DSM_PAGES);
 	}
-	dvm_place_round_robin(nodes, n, n);
+	dvm_place_round_robin(nodes, n, vcpus);
 	dvm_set_vcpus_all(nodes, n);
 	dvm_assert_all_ok(nodes, n, "SET_LOCAL_VCPUS");
+}
+
+static void cluster_up(int n)
+{
+	cluster_up_vcpus(n, n);
 }
 
 static void cluster_down(int n)
@@ -198,43 +344,84 @@ static uint64_t dsm_stat(int i, const char *name)
 	return dvm_stat(nodes[i].vm, name);
 }
 
-/* Run node @i's vCPU (id i) to GUEST_DONE, answering GUEST_SYNC. */
-static void *run_node(void *arg)
+/* Run a vCPU to GUEST_DONE, answering GUEST_SYNC and MMIO writes. */
+static void *run_vcpu(void *arg)
 {
-	struct dsm_node *d = arg;
-	struct kvm_vcpu *vcpu = d->node->vcpus[d->id];
+	struct dsm_runner *rn = arg;
+	struct kvm_vcpu *vcpu = rn->vcpu;
+	struct kvm_run *run = vcpu->run;
 	struct ucall uc;
 
 	for (;;) {
 		DVM_ASSERT_OK(__vcpu_run(vcpu), "KVM_RUN");
-		DVM_ASSERT(vcpu->run->exit_reason == KVM_EXIT_IO,
-			   "node %d: exit reason %u", d->id,
-			   vcpu->run->exit_reason);
+		rn->exit_reason = run->exit_reason;
+		if (run->exit_reason == KVM_EXIT_DVM_BROKEN)
+			break;
+		if (run->exit_reason == KVM_EXIT_MMIO) {
+			DVM_ASSERT(run->mmio.is_write && run->mmio.len == 8 &&
+				   run->mmio.phys_addr == MMIO_GPA,
+				   "vCPU %d: MMIO %s of %u at %llx", rn->id,
+				   run->mmio.is_write ? "write" : "read",
+				   run->mmio.len, run->mmio.phys_addr);
+			memcpy(&rn->mmio_data, run->mmio.data, 8);
+			rn->mmio_seen = true;
+			continue;
+		}
+		DVM_ASSERT(run->exit_reason == KVM_EXIT_IO,
+			   "vCPU %d on node %d: exit reason %u", rn->id,
+			   rn->node, run->exit_reason);
 		switch (get_ucall(vcpu, &uc)) {
 		case UCALL_ABORT:
 			REPORT_GUEST_ASSERT_2(uc, "values %lx, %lx");
 			break;
 		case UCALL_SYNC:
+			rn->last_sync = uc.args[1];
+			if (rn->stop_at_sync)
+				goto out;
 			continue;
 		case UCALL_DONE:
-			return NULL;
+			goto out;
 		default:
-			TEST_FAIL("node %d: unexpected ucall", d->id);
+			TEST_FAIL("vCPU %d: unexpected ucall", rn->id);
 		}
 	}
+out:
+	WRITE_ONCE(rn->done, true);
+	return NULL;
 }
 
-static void run_all(int n, uint64_t prog, uint64_t iters)
+static struct dsm_runner *runner_start(int vcpu, uint64_t prog,
+				       uint64_t iters, bool stop_at_sync)
 {
-	int i;
+	struct dsm_runner *rn = &runners[vcpu];
 
-	for (i = 0; i < n; i++)
-		vcpu_args_set(nodes[i].vcpus[i], 4, prog, (uint64_t)i,
-			      (uint64_t)n, iters);
-	for (i = 0; i < n; i++)
-		pthread_create(&dsm[i].thread, NULL, run_node, &dsm[i]);
-	for (i = 0; i < n; i++)
-		pthread_join(dsm[i].thread, NULL);
+	memset(rn, 0, sizeof(*rn));
+	rn->node = vcpu % nr_nodes;
+	rn->id = vcpu;
+	rn->vcpu = nodes[rn->node].vcpus[vcpu];
+	rn->stop_at_sync = stop_at_sync;
+	vcpu_args_set(rn->vcpu, 4, prog, (uint64_t)vcpu, (uint64_t)nr_vcpus,
+		      iters);
+	pthread_create(&rn->thread, NULL, run_vcpu, rn);
+	return rn;
+}
+
+/* Run again, to its next stop, a runner whose thread was joined. */
+static void runner_resume_joined(struct dsm_runner *rn)
+{
+	rn->done = false;
+	run_vcpu(rn);
+}
+
+/* Every vCPU runs @prog, each on its node, until all are done. */
+static void run_all(uint64_t prog, uint64_t iters)
+{
+	int v;
+
+	for (v = 0; v < nr_vcpus; v++)
+		runner_start(v, prog, iters, false);
+	for (v = 0; v < nr_vcpus; v++)
+		pthread_join(runners[v].thread, NULL);
 }
 
 static uint64_t *hptr(int node, uint64_t page, uint64_t word)
@@ -325,7 +512,7 @@ static void test_user(int n)
 static void test_pingpong(int n, uint64_t rounds)
 {
 	cluster_up(n);
-	run_all(n, PROG_PINGPONG, rounds);
+	run_all(PROG_PINGPONG, rounds);
 	DVM_ASSERT(hword(0, 0, 0) == rounds && hword(n - 1, 1, 0) == rounds * 7,
 		   "after %lu rounds: turn %lu value %lu",
 		   (unsigned long)rounds, (unsigned long)hword(0, 0, 0),
@@ -335,13 +522,13 @@ static void test_pingpong(int n, uint64_t rounds)
 			      n, (unsigned long)rounds);
 }
 
-static void test_counters(int n, uint64_t iters)
+static void test_counters(int n, int vcpus, uint64_t iters)
 {
-	uint64_t total = n * iters, sum = 0;
+	uint64_t total = vcpus * iters, sum = 0;
 	int i;
 
-	cluster_up(n);
-	run_all(n, PROG_COUNTERS, iters);
+	cluster_up_vcpus(n, vcpus);
+	run_all(PROG_COUNTERS, iters);
 	DVM_ASSERT(hword(0, 0, 0) == total, "lock inc: %lu, want %lu",
 		   (unsigned long)hword(0, 0, 0), (unsigned long)total);
 	for (i = 0; i < 8; i++)
@@ -354,9 +541,9 @@ static void test_counters(int n, uint64_t iters)
 			   "cmpxchg page %d: %lu, want %lu", 2 + i,
 			   (unsigned long)hword(i % n, 2 + i, 0),
 			   (unsigned long)total / 16);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < vcpus; i++) {
 		DVM_ASSERT(hword(0, 31, 1 + i) == iters,
-			   "spinlock: node %d did %lu, want %lu", i,
+			   "spinlock: vCPU %d did %lu, want %lu", i,
 			   (unsigned long)hword(0, 31, 1 + i),
 			   (unsigned long)iters);
 		sum += hword(0, 31, 1 + i);
@@ -365,18 +552,169 @@ static void test_counters(int n, uint64_t iters)
 		   "spinlock: %lu, want %lu", (unsigned long)hword(0, 31, 0),
 		   (unsigned long)total);
 	cluster_down(n);
-	ksft_test_result_pass("%d nodes: lock inc, lock xadd, cmpxchg, spinlock: %lu increments each, exact\n",
-			      n, (unsigned long)total);
+	ksft_test_result_pass("%d nodes, %d vCPUs: lock inc, lock xadd, cmpxchg, spinlock: %lu increments each, exact\n",
+			      n, vcpus, (unsigned long)total);
 }
 
 static void test_kvmclock(void)
 {
 	cluster_up(2);
-	run_all(2, PROG_KVMCLOCK, 0);
+	run_all(PROG_KVMCLOCK, 0);
 	DVM_ASSERT(hword(0, 41, 0) == 2, "flag %lu",
 		   (unsigned long)hword(0, 41, 0));
 	cluster_down(2);
 	ksft_test_result_pass("kvmclock page written by KVM on node 1, owned by node 0 before, read on node 0\n");
+}
+
+static void test_false_sharing(void)
+{
+	uint64_t iters = 2000;
+
+	cluster_up(2);
+	run_all(PROG_FALSE_SHARING, iters);
+	DVM_ASSERT(hword(0, PG_FALSE, 0) == iters &&
+		   hword(1, PG_FALSE, 8) == iters,
+		   "words %lu and %lu, want %lu",
+		   (unsigned long)hword(0, PG_FALSE, 0),
+		   (unsigned long)hword(1, PG_FALSE, 8), (unsigned long)iters);
+	cluster_down(2);
+	ksft_test_result_pass("false sharing: 2 vCPUs on 2 nodes, %lu writes each to their word of one page\n",
+			      (unsigned long)iters);
+}
+
+/* Written here through node 0, read and rewritten by node 1's vCPU. */
+static void test_user_guest(void)
+{
+	uint64_t p, w;
+
+	cluster_up(2);
+	for (p = PG_USER; p < PG_USER + 8; p++)
+		for (w = 0; w < 512; w += 61)
+			WRITE_ONCE(*hptr(0, p, w), USER_WORD(p, w));
+	runner_start(1, PROG_USER, 0, false);
+	pthread_join(runners[1].thread, NULL);
+	for (p = PG_USER; p < PG_USER + 8; p++)
+		for (w = 0; w < 512; w += 61)
+			DVM_ASSERT(hword(0, p, w) == USER_WORD(p, w) + 7,
+				   "page %lu word %lu: %lu", (unsigned long)p,
+				   (unsigned long)w,
+				   (unsigned long)hword(0, p, w));
+	cluster_down(2);
+	ksft_test_result_pass("userspace on node 0 and a vCPU on node 1 share 8 pages\n");
+}
+
+static void test_emulated(void)
+{
+	struct dsm_runner *rn;
+
+	cluster_up(2);
+	virt_pg_map(nodes[1].vm, MMIO_GVA, MMIO_GPA);
+	WRITE_ONCE(*hptr(0, PG_EMULATED, 0), EMULATED_MAGIC);
+	rn = runner_start(1, PROG_EMULATED, 0, false);
+	pthread_join(rn->thread, NULL);
+	DVM_ASSERT(rn->mmio_seen && rn->mmio_data == EMULATED_MAGIC,
+		   "MMIO write %s, data %lx", rn->mmio_seen ? "seen" : "not seen",
+		   (unsigned long)rn->mmio_data);
+	cluster_down(2);
+	ksft_test_result_pass("KVM's emulator read an operand from a page node 0 owned\n");
+}
+
+static void sleep_ms(int ms)
+{
+	usleep(ms * 1000);
+}
+
+/*
+ * Node 1 pins a page it wrote: node 0's vCPU waits for it, node 1 still
+ * writes it, and after the unpin node 0 reads the last value.
+ */
+static void test_pin(void)
+{
+	uint64_t off = PG_PINNED * 4096ULL, faults;
+	struct dsm_runner *rn;
+
+	cluster_up(2);
+	WRITE_ONCE(*hptr(1, PG_PINNED, 0), 111);
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_PIN, off, 4096), "PIN");
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_PIN, off, 8192),
+		      "PIN twice and one more page");
+	rn = runner_start(0, PROG_READ_ONE, 0, false);
+	sleep_ms(500);
+	DVM_ASSERT(!READ_ONCE(rn->done), "vCPU read a pinned page");
+	faults = dsm_stat(1, "dvm_dsm_fault_count");
+	WRITE_ONCE(*hptr(1, PG_PINNED, 0), 222);
+	DVM_ASSERT(dsm_stat(1, "dvm_dsm_fault_count") == faults,
+		   "a write to a pinned page needed a transaction");
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_UNPIN, off, 8192),
+		      "UNPIN");
+	sleep_ms(300);
+	DVM_ASSERT(!READ_ONCE(rn->done), "vCPU read a page still pinned");
+	DVM_ASSERT_ERRNO(__dsm_pin(nodes[1].vm, KVM_DVM_UNPIN, off, 8192),
+			 EINVAL, "UNPIN of a range partly pinned");
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_UNPIN, off, 4096),
+		      "UNPIN");
+	pthread_join(rn->thread, NULL);
+	DVM_ASSERT(rn->last_sync == 222, "vCPU read %lu, want 222",
+		   (unsigned long)rn->last_sync);
+	cluster_down(2);
+	ksft_test_result_pass("PIN keeps a page here, the other node waits until UNPIN\n");
+}
+
+/* The node holding a page the other waits for leaves: BROKEN, no hang. */
+static void test_pinned_owner_lost(void)
+{
+	uint64_t t0, ms;
+	struct dsm_runner *rn;
+
+	cluster_up(2);
+	WRITE_ONCE(*hptr(1, PG_PINNED, 0), 333);
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_PIN, PG_PINNED * 4096ULL,
+				4096), "PIN");
+	rn = runner_start(0, PROG_READ_ONE, 0, false);
+	sleep_ms(300);
+	DVM_ASSERT(!READ_ONCE(rn->done), "vCPU read a pinned page");
+	t0 = dvm_now_ns();
+	DVM_ASSERT_OK(__dvm_leave(nodes[1].vm), "LEAVE");
+	pthread_join(rn->thread, NULL);
+	ms = (dvm_now_ns() - t0) / 1000000;
+	DVM_ASSERT(rn->exit_reason == KVM_EXIT_DVM_BROKEN,
+		   "exit reason %u, want KVM_EXIT_DVM_BROKEN", rn->exit_reason);
+	DVM_ASSERT(ms < 5000, "vCPU out after %lu ms", (unsigned long)ms);
+	cluster_down(2);
+	ksft_test_result_pass("owner of a page lost: the waiting vCPU exits KVM_EXIT_DVM_BROKEN after %lu ms\n",
+			      (unsigned long)ms);
+}
+
+static void test_alias_and_move(void)
+{
+	struct kvm_vm *vm;
+	struct dsm_runner *rn;
+
+	cluster_up(2);
+	vm = nodes[1].vm;
+	vm_set_user_memory_region(vm, ALIAS_SLOT, 0, ALIAS_GPA, DSM_SIZE,
+				  dsm[1].hva);
+	virt_map(vm, ALIAS_GVA, ALIAS_GPA, DSM_PAGES);
+	virt_map(vm, MOVED_GVA, MOVED_GPA, DSM_PAGES);
+	rn = runner_start(1, PROG_ALIAS, 0, true);
+	pthread_join(rn->thread, NULL);
+	DVM_ASSERT(rn->last_sync == 1, "sync %lu", (unsigned long)rn->last_sync);
+	WRITE_ONCE(*hptr(0, PG_ALIAS, 0), 3);
+	WRITE_ONCE(*hptr(0, PG_ALIAS, 1), 4);
+	rn->stop_at_sync = true;
+	runner_resume_joined(rn);
+	DVM_ASSERT(rn->last_sync == 2, "sync %lu", (unsigned long)rn->last_sync);
+	/* Move the main memslot, as QEMU moves a BAR. */
+	vm_set_user_memory_region(vm, DSM_SLOT, 0, DSM_GPA, 0, dsm[1].hva);
+	vm_set_user_memory_region(vm, DSM_SLOT, 0, MOVED_GPA, DSM_SIZE,
+				  dsm[1].hva);
+	rn->stop_at_sync = false;
+	runner_resume_joined(rn);
+	DVM_ASSERT(rn->done, "not done");
+	DVM_ASSERT(hword(0, PG_ALIAS, 2) == 5, "word 2: %lu",
+		   (unsigned long)hword(0, PG_ALIAS, 2));
+	cluster_down(2);
+	ksft_test_result_pass("aliases: one page at two guest addresses, then a memslot moved\n");
 }
 
 int main(int argc, char *argv[])
@@ -385,14 +723,22 @@ int main(int argc, char *argv[])
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ksft_print_header();
 	dvm_require_abi();
-	ksft_set_plan(7);
+	ksft_set_plan(15);
 
 	test_abi();
 	test_user(2);
 	test_user(4);
+	test_user_guest();
 	test_pingpong(2, 200);
 	test_pingpong(4, 200);
-	test_counters(2, 400);
+	test_pingpong(8, 100);
+	test_counters(2, 2, 400);
+	test_counters(4, 8, 112);
+	test_false_sharing();
 	test_kvmclock();
+	test_emulated();
+	test_pin();
+	test_pinned_owner_lost();
+	test_alias_and_move();
 	ksft_finished();
 }
