@@ -9,15 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-
-#include "dvm_util.h"
-
-#define DSM_GPA		(1ULL << 32)
-#define DSM_GVA		DSM_GPA
-#define DSM_PAGES	64
-#define DSM_SIZE	(DSM_PAGES * 4096ULL)
-#define DSM_SLOT	10
+#include "dvm_dsm.h"
 
 /* Guest programs; their arguments: node id, nodes, iterations. */
 enum {
@@ -43,64 +35,15 @@ enum {
 #define USER_WORD(p, w)	((p) * 1000 + (w))
 #define EMULATED_MAGIC	0x5eed5eedcafef00dULL
 
-static uint64_t *dsm_word(uint64_t page, uint64_t word)
-{
-	return (uint64_t *)(DSM_GVA + page * 4096 + word * 8);
-}
-
-/* The node of round @r: a fixed pseudo-random sequence. */
-static uint64_t pingpong_node(uint64_t r, uint64_t nr)
-{
-	return ((r + 1) * 2654435761ULL >> 11) % nr;
-}
-
-/*
- * Page 0 word 0 is the round; page 1 word 0 the value of that round.
- * Round r belongs to pingpong_node(r): it reads the value the previous
- * round's node wrote and writes the next one.
- */
 static void guest_pingpong(uint64_t id, uint64_t nr, uint64_t rounds)
 {
-	uint64_t *turn = dsm_word(0, 0), *val = dsm_word(1, 0);
-	uint64_t r;
-
-	for (r = 0; r < rounds; r++) {
-		if (pingpong_node(r, nr) != id)
-			continue;
-		while (READ_ONCE(*turn) != r)
-			asm volatile("pause");
-		GUEST_ASSERT_2(READ_ONCE(*val) == r * 7, READ_ONCE(*val), r * 7);
-		WRITE_ONCE(*val, (r + 1) * 7);
-		WRITE_ONCE(*turn, r + 1);
-	}
+	dsm_pingpong(id, nr, rounds);
 	GUEST_DONE();
 }
 
-/* Counters: see counters_check(). Page 30: spinlock, page 31: its data. */
-static void guest_counters(uint64_t id, uint64_t nr, uint64_t iters)
+static void guest_counters(uint64_t id, uint64_t iters)
 {
-	uint64_t *lock = dsm_word(30, 0), *data = dsm_word(31, 0);
-	uint64_t i, one, old;
-
-	for (i = 0; i < iters; i++) {
-		asm volatile("lock incq %0" : "+m"(*dsm_word(0, 0)));
-		one = 1;
-		asm volatile("lock xaddq %1, %0"
-			     : "+m"(*dsm_word(0, 8 + i % 8)), "+r"(one));
-		old = READ_ONCE(*dsm_word(2 + i % 16, 0));
-		while (!__atomic_compare_exchange_n(dsm_word(2 + i % 16, 0),
-						    &old, old + 1, false,
-						    __ATOMIC_SEQ_CST,
-						    __ATOMIC_SEQ_CST))
-			;
-		while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE))
-			while (READ_ONCE(*lock))
-				asm volatile("pause");
-		/* Plain increments: only the lock keeps them exact. */
-		WRITE_ONCE(data[0], READ_ONCE(data[0]) + 1);
-		WRITE_ONCE(data[1 + id], READ_ONCE(data[1 + id]) + 1);
-		__atomic_store_n(lock, 0, __ATOMIC_RELEASE);
-	}
+	dsm_counters(id, iters);
 	GUEST_DONE();
 }
 
@@ -224,7 +167,7 @@ static void guest_main(uint64_t prog, uint64_t id, uint64_t nr,
 		guest_pingpong(id, nr, iters);
 		break;
 	case PROG_COUNTERS:
-		guest_counters(id, nr, iters);
+		guest_counters(id, iters);
 		break;
 	case PROG_KVMCLOCK:
 		guest_kvmclock(id, nr, iters);
@@ -275,13 +218,6 @@ static struct dsm_node dsm[DVM_MAX_TEST_NODES];
 static struct dsm_runner runners[DVM_MAX_TEST_NODES];
 static int nr_nodes, nr_vcpus;
 
-static int __dsm_create(struct kvm_vm *vm, uint64_t size, uint32_t flags)
-{
-	struct kvm_dvm_memory m = { .size = size, .flags = flags };
-
-	return ioctl(vm->fd, KVM_DVM_CREATE_MEMORY, &m);
-}
-
 static int __dsm_pin(struct kvm_vm *vm, unsigned long cmd, uint64_t off,
 		     uint64_t size)
 {
@@ -307,16 +243,7 @@ static void cluster_up_vcpus(int n, int vcpus)
 
 		dsm[i].node = &nodes[i];
 		dsm[i].id = i;
-		dsm[i].fd = __dsm_create(vm, DSM_SIZE, 0);
-		DVM_ASSERT(dsm[i].fd >= 0, "CREATE_MEMORY: %s",
-			   strerror(errno));
-		dsm[i].hva = mmap(NULL, DSM_SIZE, PROT_READ | PROT_WRITE,
-				  MAP_SHARED, dsm[i].fd, 0);
-		DVM_ASSERT(dsm[i].hva != MAP_FAILED, "mmap: %s",
-			   strerror(errno));
-		vm_set_user_memory_region(vm, DSM_SLOT, 0, DSM_GPA, DSM_SIZE,
-					  dsm[i].hva);
-		virt_map(vm, DSM_GVA, DSM_GPA, DSM_PAGES);
+		dsm[i].fd = dsm_setup(vm, DSM_PAGES, &dsm[i].hva);
 	}
 	dvm_place_round_robin(nodes, n, vcpus);
 	dvm_set_vcpus_all(nodes, n);
@@ -426,12 +353,12 @@ static void run_all(uint64_t prog, uint64_t iters)
 
 static uint64_t *hptr(int node, uint64_t page, uint64_t word)
 {
-	return (uint64_t *)(dsm[node].hva + page * 4096) + word;
+	return dsm_hptr(dsm[node].hva, page, word);
 }
 
 static uint64_t hword(int node, uint64_t page, uint64_t word)
 {
-	return READ_ONCE(*hptr(node, page, word));
+	return dsm_hword(dsm[node].hva, page, word);
 }
 
 static void test_abi(void)
@@ -513,10 +440,7 @@ static void test_pingpong(int n, uint64_t rounds)
 {
 	cluster_up(n);
 	run_all(PROG_PINGPONG, rounds);
-	DVM_ASSERT(hword(0, 0, 0) == rounds && hword(n - 1, 1, 0) == rounds * 7,
-		   "after %lu rounds: turn %lu value %lu",
-		   (unsigned long)rounds, (unsigned long)hword(0, 0, 0),
-		   (unsigned long)hword(n - 1, 1, 0));
+	dsm_pingpong_check(dsm[n - 1].hva, rounds);
 	cluster_down(n);
 	ksft_test_result_pass("%d nodes: ping-pong of one value, %lu rounds, random nodes\n",
 			      n, (unsigned long)rounds);
@@ -524,36 +448,12 @@ static void test_pingpong(int n, uint64_t rounds)
 
 static void test_counters(int n, int vcpus, uint64_t iters)
 {
-	uint64_t total = vcpus * iters, sum = 0;
-	int i;
-
 	cluster_up_vcpus(n, vcpus);
 	run_all(PROG_COUNTERS, iters);
-	DVM_ASSERT(hword(0, 0, 0) == total, "lock inc: %lu, want %lu",
-		   (unsigned long)hword(0, 0, 0), (unsigned long)total);
-	for (i = 0; i < 8; i++)
-		DVM_ASSERT(hword(1 % n, 0, 8 + i) == total / 8,
-			   "lock xadd word %d: %lu, want %lu", i,
-			   (unsigned long)hword(1 % n, 0, 8 + i),
-			   (unsigned long)total / 8);
-	for (i = 0; i < 16; i++)
-		DVM_ASSERT(hword(i % n, 2 + i, 0) == total / 16,
-			   "cmpxchg page %d: %lu, want %lu", 2 + i,
-			   (unsigned long)hword(i % n, 2 + i, 0),
-			   (unsigned long)total / 16);
-	for (i = 0; i < vcpus; i++) {
-		DVM_ASSERT(hword(0, 31, 1 + i) == iters,
-			   "spinlock: vCPU %d did %lu, want %lu", i,
-			   (unsigned long)hword(0, 31, 1 + i),
-			   (unsigned long)iters);
-		sum += hword(0, 31, 1 + i);
-	}
-	DVM_ASSERT(hword(0, 31, 0) == total && sum == total,
-		   "spinlock: %lu, want %lu", (unsigned long)hword(0, 31, 0),
-		   (unsigned long)total);
+	dsm_counters_check(dsm[n - 1].hva, vcpus, iters);
 	cluster_down(n);
 	ksft_test_result_pass("%d nodes, %d vCPUs: lock inc, lock xadd, cmpxchg, spinlock: %lu increments each, exact\n",
-			      n, vcpus, (unsigned long)total);
+			      n, vcpus, (unsigned long)(vcpus * iters));
 }
 
 static void test_kvmclock(void)

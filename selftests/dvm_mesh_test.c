@@ -4,18 +4,22 @@
  * Every host of a dvm-cluster run starts it with the same arguments:
  *
  *   dvm_mesh_test tcp|rdma          join, links, PING every peer,
- *                                   placement, run the local vCPU, leave
+ *                                   placement, run the local vCPU: DSM
+ *                                   ping-pong and counters across the
+ *                                   hosts, leave
  *   dvm_mesh_test tcp|rdma bench    2 hosts: node 0 measures request/reply
- *                                   round trips and prints BENCH lines
+ *                                   round trips and DSM faults, prints
+ *                                   BENCH lines
  *
  * Node ids are the hosts' ids, addresses DVM_HOST_ADDRS; hosts meet at
  * barriers in the shared run directory (tools/host/barrier).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dvm_util.h"
+#include "dvm_dsm.h"
 
 #define MESH_PORT_TCP	7100
 #define MESH_PORT_RDMA	7200
@@ -28,7 +32,22 @@ struct mesh {
 	const char *tp;
 	int node;
 	int n;
+	int dsm_fd;
+	uint8_t *hva;
+	uint64_t dsm_pages;
 };
+
+#define MESH_ROUNDS	60
+#define MESH_ITERS	48
+
+/* Every vCPU says who it is, then plays on the DSM with the others. */
+static void guest_mesh(uint64_t id, uint64_t nr)
+{
+	GUEST_SYNC(id);
+	dsm_pingpong(id, nr, MESH_ROUNDS);
+	dsm_counters(id, MESH_ITERS);
+	GUEST_DONE();
+}
 
 static void host_barrier(const char *tp, const char *name)
 {
@@ -73,9 +92,9 @@ static void mesh_join(struct mesh *m)
 	struct kvm_dvm_join j;
 	int i;
 
-	m->vm = vm_create_with_vcpus(m->n, dvm_guest_sync_id, m->vcpus);
+	m->vm = vm_create_with_vcpus(m->n, guest_mesh, m->vcpus);
 	for (i = 0; i < m->n; i++)
-		vcpu_args_set(m->vcpus[i], 1, (uint64_t)i);
+		vcpu_args_set(m->vcpus[i], 2, (uint64_t)i, (uint64_t)m->n);
 	dvm_join_init(&j, m->node, m->n, m->addrs, m->transport,
 		      DVM_JOIN_TIMEOUT_MS);
 	host_barrier(m->tp, "created");
@@ -93,7 +112,8 @@ static void mesh_join(struct mesh *m)
 		DVM_ASSERT(links[i].state == (i == m->node ? KVM_DVM_LINK_SELF :
 					      KVM_DVM_LINK_UP),
 			   "link %d state %u", i, links[i].state);
-	ksft_test_result_pass("%s: node %d of %d joined, every link up\n",
+	m->dsm_fd = dsm_setup(m->vm, m->dsm_pages, &m->hva);
+	ksft_test_result_pass("%s: node %d of %d joined, every link up, memory created\n",
 			      m->tp, m->node, m->n);
 }
 
@@ -134,7 +154,6 @@ static void mesh_place_and_run(struct mesh *m)
 	dvm_vcpus_set(&v, m->node);
 	DVM_ASSERT_OK(__dvm_set_vcpus(m->vm, &v), "SET_LOCAL_VCPUS");
 	dvm_run_sync(m->vcpus[m->node], m->node, "local vCPU");
-	dvm_run_done(m->vcpus[m->node], "local vCPU");
 	for (i = 0; i < m->n; i++) {
 		if (i == m->node)
 			continue;
@@ -145,35 +164,175 @@ static void mesh_place_and_run(struct mesh *m)
 			      m->tp, m->node);
 }
 
+/* Each host's vCPU plays ping-pong and counts with the others. */
+static void mesh_dsm(struct mesh *m)
+{
+	host_barrier(m->tp, "placed");
+	dvm_run_done(m->vcpus[m->node], "DSM programs");
+	host_barrier(m->tp, "dsm");
+	if (m->node == m->n - 1) {
+		dsm_pingpong_check(m->hva, MESH_ROUNDS);
+		dsm_counters_check(m->hva, m->n, MESH_ITERS);
+	}
+	/* Nobody leaves while the last node reads the results. */
+	host_barrier(m->tp, "dsm-checked");
+	ksft_test_result_pass("%s: DSM across %d hosts: ping-pong %d rounds, counters exact%s\n",
+			      m->tp, m->n, MESH_ROUNDS,
+			      m->node == m->n - 1 ? " (checked here)" : "");
+}
+
 static void mesh_leave(struct mesh *m)
 {
 	/* Nobody leaves while another node still pings. */
 	host_barrier(m->tp, "done");
 	DVM_ASSERT_OK(__dvm_leave(m->vm), "LEAVE");
 	DVM_ASSERT(dvm_state(m->vm) == KVM_DVM_STATE_LEFT, "not LEFT");
+	munmap(m->hva, m->dsm_pages * 4096);
+	close(m->dsm_fd);
 	kvm_vm_free(m->vm);
 	ksft_test_result_pass("%s: left\n", m->tp);
 }
 
 /* Node 0 measures; every figure is the mean of @count round trips. */
-static void mesh_bench(struct mesh *m)
+static void mesh_bench_ping(struct mesh *m)
 {
 	static const uint32_t sizes[] = { 64, 4096 };
 	struct kvm_dvm_ping p;
 	int s;
 
+	for (s = 0; s < 2; s++) {
+		/* Wall time per round trip, as the baselines count. */
+		dvm_ping_init(&p, 1, sizes[s], 500, 1);
+		DVM_ASSERT_OK(__dvm_ping(m->vm, &p), "PING");
+		printf("BENCH dvm_%s_rtt_%u %.1f us\n", m->tp, sizes[s],
+		       p.total_ns / 1000.0 / p.count);
+		dvm_ping_init(&p, 1, sizes[s], 4000, 64);
+		DVM_ASSERT_OK(__dvm_ping(m->vm, &p), "PING");
+		printf("BENCH dvm_%s_msgs_per_s_%u %.0f msg/s\n", m->tp,
+		       sizes[s], p.count * 1e9 / p.total_ns);
+	}
+}
+
+/*
+ * DSM faults between the two hosts, from this process through the memory
+ * mapping (the same path as a vCPU's NPT faults, without the exits). The
+ * pages measured are odd, so node 1 manages them: node 0's transaction is
+ * one round trip to node 1, which also holds the data.
+ */
+#define BENCH_SAMPLES	400
+#define BENCH_PAR_PAGES	1600
+#define BENCH_THREADS	8
+#define BENCH_PAGES	(4 * BENCH_SAMPLES + 2 * BENCH_PAR_PAGES)
+
+static uint64_t bench_page(int range, int i)
+{
+	return range * 2 * BENCH_SAMPLES + 2 * i + 1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Time one access to each page of @range: median and 99th percentile. */
+static void bench_faults(struct mesh *m, const char *name, int range,
+			 bool write)
+{
+	uint64_t ns[BENCH_SAMPLES], t0, *p;
+	int i;
+
+	for (i = 0; i < BENCH_SAMPLES; i++) {
+		p = dsm_hptr(m->hva, bench_page(range, i), 0);
+		t0 = dvm_now_ns();
+		if (write)
+			WRITE_ONCE(*p, i + 1);
+		else
+			DVM_ASSERT(READ_ONCE(*p) == (uint64_t)i + 1000,
+				   "page %lu: %lu", bench_page(range, i),
+				   (unsigned long)READ_ONCE(*p));
+		ns[i] = dvm_now_ns() - t0;
+	}
+	qsort(ns, BENCH_SAMPLES, sizeof(ns[0]), cmp_u64);
+	printf("BENCH dsm_%s_%s_median %.1f us\n", m->tp, name,
+	       ns[BENCH_SAMPLES / 2] / 1000.0);
+	printf("BENCH dsm_%s_%s_p99 %.1f us\n", m->tp, name,
+	       ns[BENCH_SAMPLES * 99 / 100] / 1000.0);
+}
+
+struct bench_reader {
+	struct mesh *m;
+	int first;
+	pthread_t thread;
+};
+
+static void *bench_read_pages(void *arg)
+{
+	struct bench_reader *r = arg;
+	uint64_t page, sum = 0;
+	int i;
+
+	for (i = r->first; i < BENCH_PAR_PAGES; i += BENCH_THREADS) {
+		page = 4 * BENCH_SAMPLES + 2 * i + 1;
+		sum += READ_ONCE(*dsm_hptr(r->m->hva, page, 0));
+	}
+	return (void *)sum;
+}
+
+static void bench_parallel(struct mesh *m)
+{
+	struct bench_reader r[BENCH_THREADS];
+	uint64_t t0, ns, sum = 0;
+	void *ret;
+	int i;
+
+	t0 = dvm_now_ns();
+	for (i = 0; i < BENCH_THREADS; i++) {
+		r[i].m = m;
+		r[i].first = i;
+		pthread_create(&r[i].thread, NULL, bench_read_pages, &r[i]);
+	}
+	for (i = 0; i < BENCH_THREADS; i++) {
+		pthread_join(r[i].thread, &ret);
+		sum += (uint64_t)ret;
+	}
+	ns = dvm_now_ns() - t0;
+	DVM_ASSERT(sum == (uint64_t)BENCH_PAR_PAGES * 7, "sum %lu",
+		   (unsigned long)sum);
+	printf("BENCH dsm_%s_pages_per_s_%d_threads %.0f pages/s\n", m->tp,
+	       BENCH_THREADS, BENCH_PAR_PAGES * 1e9 / ns);
+}
+
+/* Node 1 writes what node 0 then faults on. */
+static void bench_fill(struct mesh *m)
+{
+	int i;
+
+	for (i = 0; i < BENCH_SAMPLES; i++) {
+		WRITE_ONCE(*dsm_hptr(m->hva, bench_page(0, i), 0), i + 1000);
+		WRITE_ONCE(*dsm_hptr(m->hva, bench_page(1, i), 0), i + 1000);
+	}
+	for (i = 0; i < BENCH_PAR_PAGES; i++)
+		WRITE_ONCE(*dsm_hptr(m->hva, 4 * BENCH_SAMPLES + 2 * i + 1, 0),
+			   7);
+}
+
+static void mesh_bench(struct mesh *m)
+{
+	if (m->node == 0)
+		mesh_bench_ping(m);
+	if (m->node == 1)
+		bench_fill(m);
+	host_barrier(m->tp, "bench-filled");
 	if (m->node == 0) {
-		for (s = 0; s < 2; s++) {
-			/* Wall time per round trip, as the baselines count. */
-			dvm_ping_init(&p, 1, sizes[s], 500, 1);
-			DVM_ASSERT_OK(__dvm_ping(m->vm, &p), "PING");
-			printf("BENCH dvm_%s_rtt_%u %.1f us\n", m->tp, sizes[s],
-			       p.total_ns / 1000.0 / p.count);
-			dvm_ping_init(&p, 1, sizes[s], 4000, 64);
-			DVM_ASSERT_OK(__dvm_ping(m->vm, &p), "PING");
-			printf("BENCH dvm_%s_msgs_per_s_%u %.0f msg/s\n", m->tp,
-			       sizes[s], p.count * 1e9 / p.total_ns);
-		}
+		/* Node 1 has them Modified; node 0 reads: both Shared. */
+		bench_faults(m, "read_fault", 0, false);
+		/* Node 0 writes what both hold: an upgrade, no data. */
+		bench_faults(m, "upgrade", 0, true);
+		/* Node 0 writes pages node 1 has Modified: data, 1 copy gone. */
+		bench_faults(m, "write_fault_k1", 1, true);
+		bench_parallel(m);
 		fflush(stdout);
 	}
 	host_barrier(m->tp, "bench");
@@ -197,14 +356,16 @@ int main(int argc, char *argv[])
 	if (mesh_env(&m))
 		ksft_exit_skip("not inside a dvm-cluster run of 2+ hosts\n");
 	dvm_require_abi();
-	ksft_set_plan(bench ? 1 : 4);
+	ksft_set_plan(bench ? 1 : 5);
 
+	m.dsm_pages = bench ? BENCH_PAGES : DSM_PAGES;
 	mesh_join(&m);
 	if (bench) {
 		mesh_bench(&m);
 	} else {
 		mesh_ping_all(&m);
 		mesh_place_and_run(&m);
+		mesh_dsm(&m);
 		mesh_leave(&m);
 	}
 	ksft_finished();
