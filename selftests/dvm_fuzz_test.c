@@ -58,7 +58,27 @@ enum {
 	MSG_VCPUS,
 	MSG_VCPUS_VERDICT,
 	MSG_ECHO,
+	MSG_DSM_REQ,
+	MSG_DSM_DONE,
+	MSG_DSM_FETCH,
 };
+
+struct wire_dsm_req {
+	uint64_t page;
+	uint32_t version;
+	uint8_t write;
+	uint8_t have;
+	uint8_t pad[2];
+};
+
+struct wire_dsm_fetch {
+	uint64_t page;
+	uint32_t version;
+	uint8_t op;
+	uint8_t pad[3];
+};
+
+#define DSM_GRANT_ZERO		0x2
 
 #define NONCE_SIZE		32
 #define MAC_SIZE		32
@@ -130,7 +150,8 @@ struct msg {
 
 #define NR_PRE_CASES		16
 #define NR_POST_CASES		6
-#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 1)
+#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 1 + 1)
+#define DSM_FILE_PAGES		16
 
 static const uint8_t cluster_key[32] = {
 	0x44, 0x56, 0x4d, 0x2d, 0x66, 0x75, 0x7a, 0x7a,
@@ -1461,6 +1482,133 @@ out:
 	ksft_test_result(ok, "silent node 1: BROKEN with -ETIMEDOUT in 2..6 s\n");
 }
 
+/*
+ * One DSM request of node 1 to node 0: the reply's status (a positive
+ * errno) and payload land in @m. Returns false if no reply came.
+ */
+static bool dsm_ask(struct client *c, struct msg *m, uint16_t type,
+		    const void *req, uint32_t len, uint64_t req_id)
+{
+	int r = client_send(c, type, 0, req_id, req, len);
+
+	if (!r)
+		r = client_serve(c, 10000, type, NULL, m);
+	if (r != 1 || m->flags != WIRE_F_REPLY || m->req_id != req_id) {
+		ksft_print_msg("DSM request type %u: no reply (%s)\n", type,
+			       r == 1 ? "other message" :
+			       r ? strerror(-r) : "EOF");
+		return false;
+	}
+	return true;
+}
+
+struct dsm_case {
+	const char *name;
+	uint16_t type;
+	struct wire_dsm_req req;	/* for FETCH: page, version, op */
+	int status;			/* errno expected in the reply */
+};
+
+/* Node 0 manages even pages; node 1 (the client) odd ones. */
+static const struct dsm_case dsm_cases[] = {
+	{ "REQ to a node that does not manage the page", MSG_DSM_REQ,
+	  { .page = 1 }, EINVAL },
+	{ "REQ for a page outside the memory", MSG_DSM_REQ,
+	  { .page = 1000 }, ERANGE },
+	{ "REQ with write 2", MSG_DSM_REQ, { .page = 2, .write = 2 }, EINVAL },
+	{ "REQ with nonzero padding", MSG_DSM_REQ,
+	  { .page = 2, .pad = { 1 } }, EINVAL },
+	{ "REQ claiming a copy the manager does not know", MSG_DSM_REQ,
+	  { .page = 4, .have = 1, .version = 9 }, 0 },
+	{ "FETCH from a node that is not the manager", MSG_DSM_FETCH,
+	  { .page = 2 }, EINVAL },
+	{ "FETCH with an unknown op", MSG_DSM_FETCH,
+	  { .page = 3, .write = 7 }, EINVAL },
+	{ "FETCH of a page not held there", MSG_DSM_FETCH, { .page = 3 },
+	  ESTALE },
+};
+
+/*
+ * DSM messages from an authenticated peer with bad fields: each is
+ * refused with an error reply and counted in dvm_dsm_rejected, the link
+ * stays up, and a good request still works.
+ */
+static void test_dsm_bad(void)
+{
+	struct msg *m = &client_msg;
+	struct wire_dsm_fetch fetch;
+	struct kvm_dvm_memory mem = { .size = DSM_FILE_PAGES * 4096 };
+	uint64_t done_page = 6, rejected0, m0;
+	unsigned int i, want_rejected = 0;
+	struct client c;
+	bool ok = false;
+	int fd = -1;
+
+	if (!hmac_ok()) {
+		ksft_test_result_skip("DSM messages with bad fields: %s\n",
+				      hmac_why);
+		return;
+	}
+	if (!client_join(&c))
+		goto out;
+	fd = ioctl(c.vm->fd, KVM_DVM_CREATE_MEMORY, &mem);
+	if (fd < 0) {
+		ksft_print_msg("CREATE_MEMORY: %s\n", strerror(errno));
+		goto out;
+	}
+	rejected0 = stat_get(c.vm, "dvm_dsm_rejected", 0);
+	m0 = malformed(c.vm);
+	for (i = 0; i < ARRAY_SIZE(dsm_cases); i++) {
+		const struct dsm_case *dc = &dsm_cases[i];
+		const void *req = &dc->req;
+		uint32_t len = sizeof(dc->req);
+
+		if (dc->type == MSG_DSM_FETCH) {
+			memset(&fetch, 0, sizeof(fetch));
+			fetch.page = dc->req.page;
+			fetch.op = dc->req.write;
+			req = &fetch;
+			len = sizeof(fetch);
+		}
+		if (!dsm_ask(&c, m, dc->type, req, len, 100 + i))
+			goto out;
+		/* A claimed copy the manager does not know is ignored. */
+		if (m->status != dc->status ||
+		    (!dc->status && (m->len != 8 || !(m->data[4] &
+						     DSM_GRANT_ZERO)))) {
+			ksft_print_msg("%s: status %u len %u, want %d\n",
+				       dc->name, m->status, m->len,
+				       dc->status);
+			goto out;
+		}
+		if (!dc->status) {
+			done_page = dc->req.page;
+			client_send(&c, MSG_DSM_DONE, 0, 0, &done_page, 8);
+		} else {
+			want_rejected++;
+		}
+	}
+	/* A DONE nobody waits for. */
+	done_page = 8;
+	client_send(&c, MSG_DSM_DONE, 0, 0, &done_page, 8);
+	want_rejected++;
+	client_serve(&c, 500, 0, NULL, m);
+	ok = check_joined(c.vm, 0) && malformed(c.vm) == m0 &&
+	     stat_get(c.vm, "dvm_dsm_rejected", 0) - rejected0 ==
+	     want_rejected;
+	if (!ok)
+		ksft_print_msg("dvm_dsm_rejected +%lu (want %u), dvm_malformed +%lu\n",
+			       (unsigned long)(stat_get(c.vm, "dvm_dsm_rejected",
+							0) - rejected0),
+			       want_rejected,
+			       (unsigned long)(malformed(c.vm) - m0));
+out:
+	if (fd >= 0)
+		close(fd);
+	client_end(&c);
+	ksft_test_result(ok, "DSM messages with bad fields: refused, counted, link kept\n");
+}
+
 int main(void)
 {
 	struct sigaction sa;
@@ -1487,5 +1635,6 @@ int main(void)
 	for (i = 0; i < NR_POST_CASES; i++)
 		run_post_case(&post_cases[i]);
 	test_heartbeat_timeout();
+	test_dsm_bad();
 	ksft_finished();
 }
