@@ -37,10 +37,14 @@ static inline int __dsm_create(struct kvm_vm *vm, uint64_t size,
 
 /*
  * Create @vm's memory file of @pages pages, map it here and at DSM_GPA
- * (DSM_GVA) in the guest. Returns the file; *@hva is the mapping.
+ * (DSM_GVA) in the guest, with guest page tables of @level (PG_LEVEL_4K,
+ * or PG_LEVEL_2M for big memories). Returns the file; *@hva is the
+ * mapping.
  */
-static inline int dsm_setup(struct kvm_vm *vm, uint64_t pages, uint8_t **hva)
+static inline int dsm_setup(struct kvm_vm *vm, uint64_t pages, uint8_t **hva,
+			    int level)
 {
+	uint64_t step = PG_LEVEL_SIZE(level), off;
 	int fd = __dsm_create(vm, pages * 4096, 0);
 
 	DVM_ASSERT(fd >= 0, "CREATE_MEMORY: %s", strerror(errno));
@@ -49,7 +53,8 @@ static inline int dsm_setup(struct kvm_vm *vm, uint64_t pages, uint8_t **hva)
 	DVM_ASSERT(*hva != MAP_FAILED, "mmap: %s", strerror(errno));
 	vm_set_user_memory_region(vm, DSM_SLOT, 0, DSM_GPA, pages * 4096,
 				  *hva);
-	virt_map(vm, DSM_GVA, DSM_GPA, pages);
+	for (off = 0; off < pages * 4096; off += step)
+		__virt_pg_map(vm, DSM_GVA + off, DSM_GPA + off, level);
 	return fd;
 }
 

@@ -243,7 +243,7 @@ static void cluster_up_vcpus(int n, int vcpus)
 
 		dsm[i].node = &nodes[i];
 		dsm[i].id = i;
-		dsm[i].fd = dsm_setup(vm, DSM_PAGES, &dsm[i].hva);
+		dsm[i].fd = dsm_setup(vm, DSM_PAGES, &dsm[i].hva, PG_LEVEL_4K);
 	}
 	dvm_place_round_robin(nodes, n, vcpus);
 	dvm_set_vcpus_all(nodes, n);

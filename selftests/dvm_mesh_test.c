@@ -10,6 +10,10 @@
  *   dvm_mesh_test tcp|rdma bench    2 hosts: node 0 measures request/reply
  *                                   round trips and DSM faults, prints
  *                                   BENCH lines
+ *   dvm_mesh_test tcp|rdma aggregate  memory aggregation: a guest memory
+ *                                   larger than any host's RAM, each
+ *                                   node's vCPU writes and checks its
+ *                                   own share
  *
  * Node ids are the hosts' ids, addresses DVM_HOST_ADDRS; hosts meet at
  * barriers in the shared run directory (tools/host/barrier).
@@ -35,17 +39,39 @@ struct mesh {
 	int dsm_fd;
 	uint8_t *hva;
 	uint64_t dsm_pages;
+	bool aggregate;
 };
 
 #define MESH_ROUNDS	60
 #define MESH_ITERS	48
 
+/* Aggregation: 1.5 GiB of guest memory, 450 MiB written per node. */
+#define AGGR_PAGES	(1536ULL << 8)
+#define AGGR_SHARE	(450ULL << 8)
+#define AGGR_MAGIC	0xa66e6a7e00000000ULL
+
+static void guest_aggregate(uint64_t id)
+{
+	uint64_t first = id * AGGR_SHARE, p;
+
+	for (p = first; p < first + AGGR_SHARE; p++)
+		WRITE_ONCE(*dsm_word(p, p % 512), AGGR_MAGIC | p);
+	for (p = first; p < first + AGGR_SHARE; p++)
+		GUEST_ASSERT_2(READ_ONCE(*dsm_word(p, p % 512)) ==
+			       (AGGR_MAGIC | p), p,
+			       READ_ONCE(*dsm_word(p, p % 512)));
+}
+
 /* Every vCPU says who it is, then plays on the DSM with the others. */
-static void guest_mesh(uint64_t id, uint64_t nr)
+static void guest_mesh(uint64_t id, uint64_t nr, uint64_t aggregate)
 {
 	GUEST_SYNC(id);
-	dsm_pingpong(id, nr, MESH_ROUNDS);
-	dsm_counters(id, MESH_ITERS);
+	if (aggregate) {
+		guest_aggregate(id);
+	} else {
+		dsm_pingpong(id, nr, MESH_ROUNDS);
+		dsm_counters(id, MESH_ITERS);
+	}
 	GUEST_DONE();
 }
 
@@ -94,7 +120,8 @@ static void mesh_join(struct mesh *m)
 
 	m->vm = vm_create_with_vcpus(m->n, guest_mesh, m->vcpus);
 	for (i = 0; i < m->n; i++)
-		vcpu_args_set(m->vcpus[i], 2, (uint64_t)i, (uint64_t)m->n);
+		vcpu_args_set(m->vcpus[i], 3, (uint64_t)i, (uint64_t)m->n,
+			      (uint64_t)m->aggregate);
 	dvm_join_init(&j, m->node, m->n, m->addrs, m->transport,
 		      DVM_JOIN_TIMEOUT_MS);
 	host_barrier(m->tp, "created");
@@ -112,7 +139,8 @@ static void mesh_join(struct mesh *m)
 		DVM_ASSERT(links[i].state == (i == m->node ? KVM_DVM_LINK_SELF :
 					      KVM_DVM_LINK_UP),
 			   "link %d state %u", i, links[i].state);
-	m->dsm_fd = dsm_setup(m->vm, m->dsm_pages, &m->hva);
+	m->dsm_fd = dsm_setup(m->vm, m->dsm_pages, &m->hva,
+			      m->aggregate ? PG_LEVEL_2M : PG_LEVEL_4K);
 	ksft_test_result_pass("%s: node %d of %d joined, every link up, memory created\n",
 			      m->tp, m->node, m->n);
 }
@@ -162,6 +190,47 @@ static void mesh_place_and_run(struct mesh *m)
 	}
 	ksft_test_result_pass("%s: vCPU %d placed and run here, the others EREMOTE\n",
 			      m->tp, m->node);
+}
+
+static uint64_t meminfo_kb(const char *field)
+{
+	char line[256];
+	uint64_t kb = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	TEST_ASSERT(f, "/proc/meminfo");
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)))
+			kb = strtoull(line + strlen(field) + 1, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+/*
+ * Each node's vCPU writes and checks its share of a memory bigger than
+ * this host's RAM; the node holds exactly its share.
+ */
+static void mesh_aggregate(struct mesh *m)
+{
+	uint64_t t0 = dvm_now_ns(), held, total = meminfo_kb("MemTotal:");
+
+	host_barrier(m->tp, "placed");
+	dvm_run_done(m->vcpus[m->node], "aggregation");
+	held = dvm_stat(m->vm, "dvm_dsm_pages_held");
+	ksft_print_msg("%s: node %d: %lu MiB written and checked in %.1f s; pages held %lu (%lu MiB) of %lu; host RAM %lu MiB, MemAvailable %lu MiB\n",
+		       m->tp, m->node, (unsigned long)(AGGR_SHARE >> 8),
+		       (dvm_now_ns() - t0) / 1e9, (unsigned long)held,
+		       (unsigned long)(held >> 8), (unsigned long)AGGR_PAGES,
+		       (unsigned long)(total >> 10),
+		       (unsigned long)(meminfo_kb("MemAvailable:") >> 10));
+	DVM_ASSERT(AGGR_PAGES * 4 > total, "the guest memory fits this host");
+	DVM_ASSERT(held == AGGR_SHARE, "node %d holds %lu pages, want %lu",
+		   m->node, (unsigned long)held, (unsigned long)AGGR_SHARE);
+	host_barrier(m->tp, "aggregated");
+	ksft_test_result_pass("%s: %lu MiB guest memory over %d hosts of %lu MiB: node %d wrote and holds its %lu MiB\n",
+			      m->tp, (unsigned long)(AGGR_PAGES >> 8), m->n,
+			      (unsigned long)(total >> 10), m->node,
+			      (unsigned long)(AGGR_SHARE >> 8));
 }
 
 /* Each host's vCPU plays ping-pong and counts with the others. */
@@ -343,8 +412,11 @@ int main(int argc, char *argv[])
 	bool bench = argc > 2 && !strcmp(argv[2], "bench");
 	struct mesh m = { };
 
-	if (argc < 2 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "rdma"))) {
-		fprintf(stderr, "usage: %s tcp|rdma [bench]\n", argv[0]);
+	m.aggregate = argc > 2 && !strcmp(argv[2], "aggregate");
+	if (argc < 2 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "rdma")) ||
+	    (argc > 2 && !bench && !m.aggregate)) {
+		fprintf(stderr, "usage: %s tcp|rdma [bench|aggregate]\n",
+			argv[0]);
 		return 2;
 	}
 	/* Hosts' output is a file: keep lines in order and complete. */
@@ -356,12 +428,17 @@ int main(int argc, char *argv[])
 	if (mesh_env(&m))
 		ksft_exit_skip("not inside a dvm-cluster run of 2+ hosts\n");
 	dvm_require_abi();
-	ksft_set_plan(bench ? 1 : 5);
+	ksft_set_plan(bench ? 1 : m.aggregate ? 4 : 5);
 
-	m.dsm_pages = bench ? BENCH_PAGES : DSM_PAGES;
+	m.dsm_pages = bench ? BENCH_PAGES : m.aggregate ? AGGR_PAGES :
+		      DSM_PAGES;
 	mesh_join(&m);
 	if (bench) {
 		mesh_bench(&m);
+	} else if (m.aggregate) {
+		mesh_place_and_run(&m);
+		mesh_aggregate(&m);
+		mesh_leave(&m);
 	} else {
 		mesh_ping_all(&m);
 		mesh_place_and_run(&m);
