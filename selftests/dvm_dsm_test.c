@@ -14,8 +14,18 @@
 /* Guest programs; their arguments: node id, nodes, iterations. */
 enum {
 	PROG_PINGPONG, PROG_COUNTERS, PROG_KVMCLOCK, PROG_FALSE_SHARING,
-	PROG_USER, PROG_EMULATED, PROG_READ_ONE, PROG_ALIAS,
+	PROG_USER, PROG_EMULATED, PROG_READ_ONE, PROG_ALIAS, PROG_SOAK,
 };
+
+/*
+ * Soak: 1 GiB, every vCPU adds pseudo-random values at pseudo-random
+ * words (and reads others) until the host raises the stop flag; the
+ * final memory is then known from the operations alone.
+ */
+#define SOAK_PAGES	(1ULL << 18)
+#define SOAK_WORDS	(SOAK_PAGES * 512)
+#define SOAK_SECONDS	60
+#define PG_SOAK_STOP	0	/* page 0, word 0: the stop flag */
 
 /* Guest addresses besides the memory's own mapping. */
 #define ALIAS_GPA	(DSM_GPA + (1ULL << 30))
@@ -159,6 +169,45 @@ static void guest_alias(void)
 	GUEST_DONE();
 }
 
+static uint64_t soak_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static uint64_t soak_seed(uint64_t id)
+{
+	return 0x9e3779b97f4a7c15ULL * (id + 1);
+}
+
+/* Word 0 of page 0 is the stop flag: the soak never touches page 0. */
+static uint64_t soak_word(uint64_t x)
+{
+	return 512 + (x >> 11) % (SOAK_WORDS - 512);
+}
+
+static void guest_soak(uint64_t id)
+{
+	uint64_t x = soak_seed(id), ops = 0, sum = 0, r;
+	uint64_t *mem = (uint64_t *)DSM_GVA;
+
+	while (!READ_ONCE(mem[PG_SOAK_STOP])) {
+		for (r = 0; r < 64; r++, ops++) {
+			soak_next(&x);
+			if (!(x & 3))
+				sum += READ_ONCE(mem[soak_word(x)]);
+			else
+				asm volatile("lock addq %1, %0"
+					     : "+m"(mem[soak_word(x)])
+					     : "r"((x >> 40) | 1));
+		}
+	}
+	GUEST_SYNC(ops);
+	GUEST_DONE();
+}
+
 static void guest_main(uint64_t prog, uint64_t id, uint64_t nr,
 		       uint64_t iters)
 {
@@ -186,6 +235,9 @@ static void guest_main(uint64_t prog, uint64_t id, uint64_t nr,
 		break;
 	case PROG_ALIAS:
 		guest_alias();
+		break;
+	case PROG_SOAK:
+		guest_soak(id);
 		break;
 	default:
 		GUEST_ASSERT_1(0, prog);
@@ -230,6 +282,8 @@ static int __dsm_pin(struct kvm_vm *vm, unsigned long cmd, uint64_t off,
  * @n nodes and @vcpus vCPUs placed round robin (vCPU v on node v % n),
  * joined, memory mapped in each node's guest and here.
  */
+static uint64_t nr_pages = DSM_PAGES;
+
 static void cluster_up_vcpus(int n, int vcpus)
 {
 	int i;
@@ -243,7 +297,9 @@ static void cluster_up_vcpus(int n, int vcpus)
 
 		dsm[i].node = &nodes[i];
 		dsm[i].id = i;
-		dsm[i].fd = dsm_setup(vm, DSM_PAGES, &dsm[i].hva, PG_LEVEL_4K);
+		dsm[i].fd = dsm_setup(vm, nr_pages, &dsm[i].hva,
+				      nr_pages > DSM_PAGES ? PG_LEVEL_2M :
+							     PG_LEVEL_4K);
 	}
 	dvm_place_round_robin(nodes, n, vcpus);
 	dvm_set_vcpus_all(nodes, n);
@@ -260,7 +316,7 @@ static void cluster_down(int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		munmap(dsm[i].hva, DSM_SIZE);
+		munmap(dsm[i].hva, nr_pages * 4096);
 		close(dsm[i].fd);
 	}
 	dvm_free_all(nodes, n);
@@ -617,12 +673,72 @@ static void test_alias_and_move(void)
 	ksft_test_result_pass("aliases: one page at two guest addresses, then a memslot moved\n");
 }
 
+static uint64_t soak_mult(uint64_t word)
+{
+	return (word * 0x9e3779b97f4a7c15ULL) | 1;
+}
+
+/*
+ * 1 GiB over 4 nodes, random reads and adds from every vCPU for 60 s;
+ * then a checksum of all of memory, read through node 0, must equal the
+ * one computed here by replaying every vCPU's operations.
+ */
+static void test_soak(void)
+{
+	uint64_t ops[4], want = 0, got = 0, x, w, total = 0, fetches = 0;
+	uint64_t *mem;
+	int v, i;
+
+	nr_pages = SOAK_PAGES;
+	cluster_up_vcpus(4, 4);
+	for (v = 0; v < 4; v++)
+		runner_start(v, PROG_SOAK, 0, true);
+	sleep(SOAK_SECONDS);
+	WRITE_ONCE(*hptr(0, 0, PG_SOAK_STOP), 1);
+	for (v = 0; v < 4; v++) {
+		pthread_join(runners[v].thread, NULL);
+		ops[v] = runners[v].last_sync;
+		total += ops[v];
+		DVM_ASSERT(ops[v] > 0, "vCPU %d did nothing", v);
+	}
+	for (v = 0; v < 4; v++) {
+		x = soak_seed(v);
+		for (i = 0; i < (int)ops[v]; i++) {
+			soak_next(&x);
+			if (x & 3)
+				want += ((x >> 40) | 1) * soak_mult(soak_word(x));
+		}
+	}
+	mem = (uint64_t *)dsm[0].hva;
+	for (w = 512; w < SOAK_WORDS; w++)
+		got += READ_ONCE(mem[w]) * soak_mult(w);
+	for (i = 0; i < 4; i++) {
+		fetches += dsm_stat(i, "dvm_dsm_fault_count");
+		ksft_print_msg("soak: node %d: %lu ops, %lu transactions, %lu pages held\n",
+			       i, (unsigned long)ops[i],
+			       (unsigned long)dsm_stat(i, "dvm_dsm_fault_count"),
+			       (unsigned long)dsm_stat(i, "dvm_dsm_pages_held"));
+	}
+	DVM_ASSERT(got == want, "checksum %lx, want %lx", (unsigned long)got,
+		   (unsigned long)want);
+	cluster_down(4);
+	nr_pages = DSM_PAGES;
+	ksft_test_result_pass("soak: 1 GiB over 4 nodes, %d s, %lu random operations, %lu transactions: checksum of all memory exact\n",
+			      SOAK_SECONDS, (unsigned long)total,
+			      (unsigned long)fetches);
+}
+
 int main(int argc, char *argv[])
 {
 	/* Output is often a file: keep lines in order and complete. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ksft_print_header();
 	dvm_require_abi();
+	if (argc > 1 && !strcmp(argv[1], "soak")) {
+		ksft_set_plan(1);
+		test_soak();
+		ksft_finished();
+	}
 	ksft_set_plan(15);
 
 	test_abi();
