@@ -10,6 +10,8 @@
  *   dvm_mesh_test tcp|rdma bench    2 hosts: node 0 measures request/reply
  *                                   round trips and DSM faults, prints
  *                                   BENCH lines
+ *   dvm_mesh_test tcp|rdma bench4   4 hosts: node 0 measures a write fault
+ *                                   that invalidates 3 sharers
  *   dvm_mesh_test tcp|rdma aggregate  memory aggregation: a guest memory
  *                                   larger than any host's RAM, each
  *                                   node's vCPU writes and checks its
@@ -387,6 +389,51 @@ static void bench_fill(struct mesh *m)
 			   7);
 }
 
+/*
+ * 4 hosts: pages 4i+1 (managed by node 1) written by node 1, read by
+ * nodes 2 and 3, then written by node 0: its transaction takes the copies
+ * of nodes 1, 2 and 3 away and brings the data.
+ */
+static uint64_t bench4_page(int i)
+{
+	return 4 * i + 1;
+}
+
+static void mesh_bench4(struct mesh *m)
+{
+	uint64_t ns[BENCH_SAMPLES], t0;
+	int i;
+
+	if (m->node == 1)
+		for (i = 0; i < BENCH_SAMPLES; i++)
+			WRITE_ONCE(*dsm_hptr(m->hva, bench4_page(i), 0), i + 1);
+	host_barrier(m->tp, "bench4-written");
+	if (m->node >= 2)
+		for (i = 0; i < BENCH_SAMPLES; i++)
+			DVM_ASSERT(dsm_hword(m->hva, bench4_page(i), 0) ==
+				   (uint64_t)i + 1, "page %lu",
+				   bench4_page(i));
+	host_barrier(m->tp, "bench4-shared");
+	if (m->node == 0) {
+		for (i = 0; i < BENCH_SAMPLES; i++) {
+			t0 = dvm_now_ns();
+			WRITE_ONCE(*dsm_hptr(m->hva, bench4_page(i), 1), 1);
+			ns[i] = dvm_now_ns() - t0;
+			DVM_ASSERT(dsm_hword(m->hva, bench4_page(i), 0) ==
+				   (uint64_t)i + 1, "page %lu",
+				   bench4_page(i));
+		}
+		qsort(ns, BENCH_SAMPLES, sizeof(ns[0]), cmp_u64);
+		printf("BENCH dsm_%s_write_fault_k3_median %.1f us\n", m->tp,
+		       ns[BENCH_SAMPLES / 2] / 1000.0);
+		printf("BENCH dsm_%s_write_fault_k3_p99 %.1f us\n", m->tp,
+		       ns[BENCH_SAMPLES * 99 / 100] / 1000.0);
+		DVM_ASSERT(dvm_stat(m->vm, "dvm_dsm_write_faults") >=
+			   BENCH_SAMPLES, "write faults not counted");
+	}
+	host_barrier(m->tp, "bench4");
+}
+
 static void mesh_bench(struct mesh *m)
 {
 	if (m->node == 0)
@@ -410,12 +457,13 @@ static void mesh_bench(struct mesh *m)
 int main(int argc, char *argv[])
 {
 	bool bench = argc > 2 && !strcmp(argv[2], "bench");
+	bool bench4 = argc > 2 && !strcmp(argv[2], "bench4");
 	struct mesh m = { };
 
 	m.aggregate = argc > 2 && !strcmp(argv[2], "aggregate");
 	if (argc < 2 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "rdma")) ||
-	    (argc > 2 && !bench && !m.aggregate)) {
-		fprintf(stderr, "usage: %s tcp|rdma [bench|aggregate]\n",
+	    (argc > 2 && !bench && !bench4 && !m.aggregate)) {
+		fprintf(stderr, "usage: %s tcp|rdma [bench|bench4|aggregate]\n",
 			argv[0]);
 		return 2;
 	}
@@ -428,13 +476,16 @@ int main(int argc, char *argv[])
 	if (mesh_env(&m))
 		ksft_exit_skip("not inside a dvm-cluster run of 2+ hosts\n");
 	dvm_require_abi();
-	ksft_set_plan(bench ? 1 : m.aggregate ? 4 : 5);
+	ksft_set_plan(bench || bench4 ? 1 : m.aggregate ? 4 : 5);
+	TEST_ASSERT(!bench4 || m.n == 4, "bench4 needs 4 hosts");
 
-	m.dsm_pages = bench ? BENCH_PAGES : m.aggregate ? AGGR_PAGES :
-		      DSM_PAGES;
+	m.dsm_pages = bench || bench4 ? BENCH_PAGES : m.aggregate ?
+		      AGGR_PAGES : DSM_PAGES;
 	mesh_join(&m);
 	if (bench) {
 		mesh_bench(&m);
+	} else if (bench4) {
+		mesh_bench4(&m);
 	} else if (m.aggregate) {
 		mesh_place_and_run(&m);
 		mesh_aggregate(&m);
