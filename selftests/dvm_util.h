@@ -495,6 +495,27 @@ static inline void dvm_nodes_join(struct dvm_node *nodes, int n,
 	dvm_join_ok(nodes, n, addrs, KVM_DVM_TRANSPORT_TCP, what);
 }
 
+/* Why @vcpu's last KVM_RUN did not end in a ucall: for assertions. */
+static inline const char *dvm_exit_why(struct kvm_vcpu *vcpu)
+{
+	static __thread char why[160];
+	struct kvm_dvm_state st;
+
+	if (vcpu->run->exit_reason != KVM_EXIT_DVM_BROKEN) {
+		snprintf(why, sizeof(why), "exit reason %u",
+			 vcpu->run->exit_reason);
+		return why;
+	}
+	if (__dvm_get_state(vcpu->vm, &st, NULL, 0))
+		snprintf(why, sizeof(why), "KVM_EXIT_DVM_BROKEN");
+	else
+		snprintf(why, sizeof(why),
+			 "KVM_EXIT_DVM_BROKEN: state %s, node %u lost (%d)",
+			 dvm_state_name(st.state), st.broken_node,
+			 st.broken_error);
+	return why;
+}
+
 /* Run @vcpu: it must exit with GUEST_SYNC(@val). */
 static inline void dvm_run_sync(struct kvm_vcpu *vcpu, uint64_t val,
 				const char *what)
@@ -504,8 +525,8 @@ static inline void dvm_run_sync(struct kvm_vcpu *vcpu, uint64_t val,
 
 	DVM_ASSERT_OK(__vcpu_run(vcpu), what);
 	DVM_ASSERT(vcpu->run->exit_reason == KVM_EXIT_IO,
-		   "%s: vCPU %u exit reason %u, want KVM_EXIT_IO", what,
-		   vcpu->id, vcpu->run->exit_reason);
+		   "%s: vCPU %u: %s, want KVM_EXIT_IO", what, vcpu->id,
+		   dvm_exit_why(vcpu));
 	cmd = get_ucall(vcpu, &uc);
 	if (cmd == UCALL_ABORT)
 		REPORT_GUEST_ASSERT(uc);
@@ -522,6 +543,9 @@ static inline void dvm_run_done(struct kvm_vcpu *vcpu, const char *what)
 	uint64_t cmd;
 
 	DVM_ASSERT_OK(__vcpu_run(vcpu), what);
+	DVM_ASSERT(vcpu->run->exit_reason == KVM_EXIT_IO,
+		   "%s: vCPU %u: %s, want KVM_EXIT_IO", what, vcpu->id,
+		   dvm_exit_why(vcpu));
 	cmd = get_ucall(vcpu, &uc);
 	if (cmd == UCALL_ABORT)
 		REPORT_GUEST_ASSERT(uc);
