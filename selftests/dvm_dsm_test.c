@@ -616,6 +616,82 @@ static void test_pin(void)
 	ksft_test_result_pass("PIN keeps a page here, the other node waits until UNPIN\n");
 }
 
+struct pin_reader {
+	uint64_t *word;
+	uint64_t value;
+	bool done;
+};
+
+static void *read_word(void *arg)
+{
+	struct pin_reader *r = arg;
+
+	r->value = READ_ONCE(*r->word);
+	WRITE_ONCE(r->done, true);
+	return NULL;
+}
+
+/* Map, touch and unmap memory once *go is set; then set *go to 2. */
+static void *map_and_unmap(void *arg)
+{
+	int *go = arg;
+	size_t len = 4 << 20;
+	void *p;
+
+	while (!READ_ONCE(*go))
+		sleep_ms(1);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	memset(p, 1, len);
+	TEST_ASSERT(!munmap(p, len), "munmap: %s", strerror(errno));
+	WRITE_ONCE(*go, 2);
+	return NULL;
+}
+
+/*
+ * A thread here reads @page, which node 1 pinned: its fault waits without
+ * mmap_lock, so another thread maps and unmaps memory meanwhile. Every
+ * thread exists before the fault, as creating one maps its stack.
+ */
+static void pin_wait_unlocked(uint64_t page, uint64_t value)
+{
+	struct pin_reader rd = { .word = hptr(0, page, 0) };
+	uint64_t off = page * 4096;
+	pthread_t reader, mapper;
+	int go = 0, ms;
+
+	WRITE_ONCE(*hptr(1, page, 0), value);
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_PIN, off, 4096), "PIN");
+	pthread_create(&mapper, NULL, map_and_unmap, &go);
+	pthread_create(&reader, NULL, read_word, &rd);
+	sleep_ms(300);
+	DVM_ASSERT(!READ_ONCE(rd.done), "read a pinned page");
+	WRITE_ONCE(go, 1);
+	for (ms = 0; ms < 20000 && READ_ONCE(go) != 2; ms += 10)
+		sleep_ms(10);
+	DVM_ASSERT(!READ_ONCE(rd.done), "read a pinned page");
+	/* Unpin even on failure: the mapper may wait for the reader. */
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_UNPIN, off, 4096),
+		      "UNPIN");
+	DVM_ASSERT(go == 2, "page %lu: mmap and munmap waited for a fault on a pinned page",
+		   (unsigned long)page);
+	pthread_join(reader, NULL);
+	pthread_join(mapper, NULL);
+	DVM_ASSERT(rd.value == value, "read %lu, want %lu",
+		   (unsigned long)rd.value, (unsigned long)value);
+}
+
+/* Node 0 manages PG_PINNED, node 1 the next page. */
+static void test_pin_wait_unlocked(void)
+{
+	cluster_up(2);
+	pin_wait_unlocked(PG_PINNED, 444);
+	pin_wait_unlocked(PG_PINNED + 1, 555);
+	cluster_down(2);
+	ksft_test_result_pass("faults waiting for pinned pages let go of mmap_lock: mmap and munmap went on\n");
+}
+
 /* The node holding a page the other waits for leaves: BROKEN, no hang. */
 static void test_pinned_owner_lost(void)
 {
@@ -739,7 +815,7 @@ int main(int argc, char *argv[])
 		test_soak();
 		ksft_finished();
 	}
-	ksft_set_plan(15);
+	ksft_set_plan(16);
 
 	test_abi();
 	test_user(2);
@@ -754,6 +830,7 @@ int main(int argc, char *argv[])
 	test_kvmclock();
 	test_emulated();
 	test_pin();
+	test_pin_wait_unlocked();
 	test_pinned_owner_lost();
 	test_alias_and_move();
 	ksft_finished();

@@ -114,6 +114,21 @@ struct dvm_dsm_grant_info {
 	u16 flags;		/* DVM_DSM_GRANT_* */
 };
 
+/*
+ * A fault that lets go of mmap_lock once its wait turns out long (a
+ * pinned page, a busy directory entry, a slow peer), so that the VMM's
+ * other threads map, unmap and fault meanwhile. As filemap's faults do:
+ * only on the first attempt and not for FAULT_FLAG_RETRY_NOWAIT; the
+ * fault finishes its request and then returns VM_FAULT_RETRY.
+ */
+struct dvm_dsm_waiter {
+	struct vm_fault *vmf;	/* NULL: keeps mmap_lock */
+	struct file *fpin;	/* once mmap_lock was let go */
+};
+
+/* How long a fault waits before it lets go of mmap_lock. */
+#define DVM_DSM_QUICK_WAIT	msecs_to_jiffies(10)
+
 static struct kvm_dvm_vm_stat *dvm_dsm_stat(struct dvm_dsm *dsm)
 {
 	return &dsm->dvm->kvm->stat.generic.dvm;
@@ -139,6 +154,35 @@ static struct dvm_dsm_dir *dvm_dsm_dir_entry(struct dvm_dsm *dsm,
 static struct address_space *dvm_dsm_mapping(struct dvm_dsm *dsm)
 {
 	return dsm->inode->i_mapping;
+}
+
+static bool dvm_dsm_may_unlock(const struct dvm_dsm_waiter *dw)
+{
+	return dw && dw->vmf && !dw->fpin &&
+	       fault_flag_allow_retry_first(dw->vmf->flags) &&
+	       !(dw->vmf->flags & FAULT_FLAG_RETRY_NOWAIT);
+}
+
+/* The wait is long: let go of mmap_lock if @dw may. */
+static void dvm_dsm_unlock_mmap(struct dvm_dsm_waiter *dw)
+{
+	if (!dvm_dsm_may_unlock(dw))
+		return;
+	/* The file, and with it the DSM, outlives the VMA from now on. */
+	dw->fpin = get_file(dw->vmf->vma->vm_file);
+	mmap_read_unlock(dw->vmf->vma->vm_mm);
+}
+
+/* dvm_call_wait_killable(), without mmap_lock if it takes long. */
+static int dvm_dsm_call_wait(struct dvm_dsm *dsm, struct dvm_call *call,
+			     struct dvm_dsm_waiter *dw)
+{
+	if (dvm_dsm_may_unlock(dw)) {
+		if (dvm_call_wait_quick(call, DVM_DSM_QUICK_WAIT))
+			return call->status;
+		dvm_dsm_unlock_mmap(dw);
+	}
+	return dvm_call_wait_killable(dsm->c, call);
 }
 
 /* Holders: what the manager asks of a node with a copy */
@@ -235,13 +279,21 @@ reply:
 
 /* Manager: directory entries, one transaction per page at a time */
 
-static int dvm_dsm_dir_lock(struct dvm_dsm *dsm, struct dvm_dsm_dir *e)
+static int dvm_dsm_dir_lock(struct dvm_dsm *dsm, struct dvm_dsm_dir *e,
+			    struct dvm_dsm_waiter *dw)
 {
 	spin_lock(&dsm->dir_lock);
 	while (e->busy && !dsm->dead) {
 		spin_unlock(&dsm->dir_lock);
-		wait_event_idle(dsm->wq, !READ_ONCE(e->busy) ||
-				READ_ONCE(dsm->dead));
+		/* Without mmap_lock if it takes long. */
+		if (!dvm_dsm_may_unlock(dw) ||
+		    !wait_event_idle_timeout(dsm->wq, !READ_ONCE(e->busy) ||
+					     READ_ONCE(dsm->dead),
+					     DVM_DSM_QUICK_WAIT)) {
+			dvm_dsm_unlock_mmap(dw);
+			wait_event_idle(dsm->wq, !READ_ONCE(e->busy) ||
+					READ_ONCE(dsm->dead));
+		}
 		spin_lock(&dsm->dir_lock);
 	}
 	if (dsm->dead) {
@@ -277,7 +329,8 @@ static u32 dvm_dsm_pick_source(struct dvm_dsm *dsm, u64 holders)
  * asked in parallel; this node acts on its own copy meanwhile.
  */
 static int dvm_dsm_holders_act(struct dvm_dsm *dsm, pgoff_t page, u64 mask,
-			       u32 src, u8 src_op, u32 version, void *data)
+			       u32 src, u8 src_op, u32 version, void *data,
+			       struct dvm_dsm_waiter *dw)
 {
 	struct dvm_msg_dsm_fetch *req;
 	struct dvm_call *calls;
@@ -315,7 +368,7 @@ static int dvm_dsm_holders_act(struct dvm_dsm *dsm, pgoff_t page, u64 mask,
 				       src_here ? data : NULL);
 	}
 	for (i = 0; i < n; i++) {
-		r2 = dvm_call_wait_killable(dsm->c, &calls[i]);
+		r2 = dvm_dsm_call_wait(dsm, &calls[i], dw);
 		if (!r2 && calls[i].resp_max &&
 		    calls[i].resp_len != PAGE_SIZE) {
 			dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
@@ -339,7 +392,8 @@ out:
  */
 static int dvm_dsm_manage(struct dvm_dsm *dsm, pgoff_t page, u32 requester,
 			  bool write, bool have, u32 version,
-			  struct dvm_dsm_grant_info *g, void *data)
+			  struct dvm_dsm_grant_info *g, void *data,
+			  struct dvm_dsm_waiter *dw)
 {
 	struct dvm_dsm_dir *e = dvm_dsm_dir_entry(dsm, page);
 	bool holder = e->holders & BIT_ULL(requester);
@@ -364,7 +418,7 @@ static int dvm_dsm_manage(struct dvm_dsm *dsm, pgoff_t page, u32 requester,
 		if (others)
 			r = dvm_dsm_holders_act(dsm, page, others, src,
 						DVM_DSM_OP_FETCH_DROP,
-						e->version, data);
+						e->version, data, dw);
 		if (r)
 			return r;
 		e->holders = BIT_ULL(requester);
@@ -377,11 +431,11 @@ static int dvm_dsm_manage(struct dvm_dsm *dsm, pgoff_t page, u32 requester,
 			/* The only other holder has it Modified: downgrade. */
 			r = dvm_dsm_holders_act(dsm, page, others, src,
 						DVM_DSM_OP_FETCH_KEEP,
-						e->version, data);
+						e->version, data, dw);
 		} else if (need_data) {
 			r = dvm_dsm_holders_act(dsm, page, BIT_ULL(src), src,
 						DVM_DSM_OP_FETCH_KEEP,
-						e->version, data);
+						e->version, data, dw);
 		}
 		if (r)
 			return r;
@@ -471,7 +525,8 @@ bad:
 
 /* Ask the manager, another node, for @page; install what it grants. */
 static int dvm_dsm_request_remote(struct dvm_dsm *dsm, pgoff_t page,
-				  bool write, void *buf, struct folio *fresh)
+				  bool write, void *buf, struct folio *fresh,
+				  struct dvm_dsm_waiter *dw)
 {
 	struct dvm_dsm_page *pg = &dsm->pages[page];
 	u32 mgr = dvm_dsm_manager(dsm, page);
@@ -492,7 +547,7 @@ static int dvm_dsm_request_remote(struct dvm_dsm *dsm, pgoff_t page,
 			   sizeof(struct dvm_msg_dsm_grant) + PAGE_SIZE);
 	if (r)
 		return r;
-	r = dvm_call_wait_killable(dsm->c, &call);
+	r = dvm_dsm_call_wait(dsm, &call, dw);
 	if (r)
 		return r;
 	r = dvm_dsm_parse_grant(dsm, buf, call.resp_len, &g);
@@ -513,7 +568,8 @@ static int dvm_dsm_request_remote(struct dvm_dsm *dsm, pgoff_t page,
 
 /* This node manages @page: run the transaction here. */
 static int dvm_dsm_request_local(struct dvm_dsm *dsm, pgoff_t page,
-				 bool write, void *buf, struct folio *fresh)
+				 bool write, void *buf, struct folio *fresh,
+				 struct dvm_dsm_waiter *dw)
 {
 	struct dvm_dsm_dir *e = dvm_dsm_dir_entry(dsm, page);
 	struct dvm_dsm_page *pg = &dsm->pages[page];
@@ -521,13 +577,13 @@ static int dvm_dsm_request_local(struct dvm_dsm *dsm, pgoff_t page,
 	bool have;
 	int r;
 
-	r = dvm_dsm_dir_lock(dsm, e);
+	r = dvm_dsm_dir_lock(dsm, e, dw);
 	if (r)
 		return r;
 	/* Copies change only in transactions: stable while e is locked. */
 	have = READ_ONCE(pg->state) != DVM_DSM_INVALID;
 	r = dvm_dsm_manage(dsm, page, dsm->node_id, write, have,
-			   have ? READ_ONCE(pg->version) : 0, &g, buf);
+			   have ? READ_ONCE(pg->version) : 0, &g, buf, dw);
 	if (!r) {
 		r = dvm_dsm_install(dsm, page, write, &g, buf, fresh);
 		dvm_dsm_count_grant(dsm, g.flags);
@@ -559,8 +615,26 @@ static bool dvm_dsm_enough(struct dvm_dsm_page *pg, bool write)
 						DVM_DSM_SHARED);
 }
 
-/* Get @page Shared (or Modified if @write) here. Sleeps. */
-static int dvm_dsm_acquire(struct dvm_dsm *dsm, pgoff_t page, bool write)
+/* Take @pg's DVM_DSM_FETCHING bit: this node's request for it. */
+static int dvm_dsm_lock_page(struct dvm_dsm_page *pg,
+			     struct dvm_dsm_waiter *dw)
+{
+	if (!test_and_set_bit_lock(DVM_DSM_FETCHING, &pg->flags))
+		return 0;
+	if (dvm_dsm_may_unlock(dw) &&
+	    wait_on_bit_timeout(&pg->flags, DVM_DSM_FETCHING, TASK_KILLABLE,
+				DVM_DSM_QUICK_WAIT))
+		dvm_dsm_unlock_mmap(dw);
+	return wait_on_bit_lock(&pg->flags, DVM_DSM_FETCHING, TASK_KILLABLE) ?
+	       -EINTR : 0;
+}
+
+/*
+ * Get @page Shared (or Modified if @write) here. Sleeps; a fault's @dw
+ * may let go of mmap_lock meanwhile.
+ */
+static int dvm_dsm_acquire(struct dvm_dsm *dsm, pgoff_t page, bool write,
+			   struct dvm_dsm_waiter *dw)
 {
 	struct dvm_dsm_page *pg = &dsm->pages[page];
 	struct dvm_msg_dsm_grant *buf = NULL;
@@ -570,9 +644,9 @@ static int dvm_dsm_acquire(struct dvm_dsm *dsm, pgoff_t page, bool write)
 	u64 ns;
 	int r;
 
-	if (wait_on_bit_lock(&pg->flags, DVM_DSM_FETCHING, TASK_KILLABLE))
-		return -EINTR;
-	r = 0;
+	r = dvm_dsm_lock_page(pg, dw);
+	if (r)
+		return r;
 	if (dvm_dsm_enough(pg, write))
 		goto unlock;
 	r = -ENOMEM;
@@ -587,9 +661,9 @@ static int dvm_dsm_acquire(struct dvm_dsm *dsm, pgoff_t page, bool write)
 	if (READ_ONCE(dsm->dead))
 		r = -ENOLINK;
 	else if (dvm_dsm_manager(dsm, page) == dsm->node_id)
-		r = dvm_dsm_request_local(dsm, page, write, buf, fresh);
+		r = dvm_dsm_request_local(dsm, page, write, buf, fresh, dw);
 	else
-		r = dvm_dsm_request_remote(dsm, page, write, buf, fresh);
+		r = dvm_dsm_request_remote(dsm, page, write, buf, fresh, dw);
 	up_read(&dsm->c_sem);
 
 	ns = max_t(u64, 1, ktime_to_ns(ktime_sub(ktime_get(), start)));
@@ -609,9 +683,13 @@ static vm_fault_t dvm_dsm_errno_to_fault(int r)
 	return r == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 }
 
-/* The page of @vmf, locked, once this node holds it well enough. */
+/*
+ * The page of @vmf, locked, once this node holds it well enough; or
+ * VM_FAULT_RETRY once the page came without mmap_lock.
+ */
 static vm_fault_t dvm_dsm_fault(struct vm_fault *vmf)
 {
+	struct dvm_dsm_waiter dw = { .vmf = vmf };
 	struct dvm_dsm *dsm = vmf->vma->vm_file->private_data;
 	struct address_space *mapping = dvm_dsm_mapping(dsm);
 	bool write = vmf->flags & FAULT_FLAG_WRITE;
@@ -631,7 +709,12 @@ static vm_fault_t dvm_dsm_fault(struct vm_fault *vmf)
 			folio_unlock(folio);
 			folio_put(folio);
 		}
-		r = dvm_dsm_acquire(dsm, page, write);
+		r = dvm_dsm_acquire(dsm, page, write, &dw);
+		if (dw.fpin) {
+			/* Whatever happened, vmf->vma is no more ours. */
+			fput(dw.fpin);
+			return VM_FAULT_RETRY;
+		}
 		if (r)
 			return dvm_dsm_errno_to_fault(r);
 	}
@@ -652,9 +735,12 @@ static vm_fault_t dvm_dsm_page_mkwrite(struct vm_fault *vmf)
 	}
 	if (dsm->pages[page].state == DVM_DSM_MODIFIED)
 		return VM_FAULT_LOCKED;
-	/* No page lock across the network: the manager may need it. */
+	/*
+	 * No page lock across the network: the manager may need it. The
+	 * wait keeps mmap_lock: page_mkwrite cannot return VM_FAULT_RETRY.
+	 */
 	folio_unlock(folio);
-	r = dvm_dsm_acquire(dsm, page, true);
+	r = dvm_dsm_acquire(dsm, page, true, NULL);
 	if (r)
 		return dvm_dsm_errno_to_fault(r);
 	return VM_FAULT_NOPAGE;		/* retry, now Modified */
@@ -666,29 +752,6 @@ static const struct vm_operations_struct dvm_dsm_vm_ops = {
 };
 
 /* Incoming requests */
-
-/*
- * The VM's DSM, if it has one, with @fn queued for it under the cluster's
- * lock so that it cannot go away before the work item ran.
- */
-static int dvm_dsm_queue(struct dvm_cluster *c, struct dvm_dsm_work *w,
-			 bool mgr)
-{
-	struct dvm_dsm *dsm;
-	int r = -ENODEV;
-
-	spin_lock(&c->lock);
-	dsm = c->dvm->dsm;
-	if (dsm && w->page < dsm->nr_pages) {
-		w->dsm = dsm;
-		queue_work(mgr ? dsm->mgr_wq : dsm->holder_wq, &w->work);
-		r = 0;
-	} else if (dsm) {
-		r = -ERANGE;
-	}
-	spin_unlock(&c->lock);
-	return r;
-}
 
 static void dvm_dsm_count_rejected(struct dvm_cluster *c)
 {
@@ -707,11 +770,11 @@ static void dvm_dsm_req_work(struct work_struct *work)
 
 	grant = kzalloc(sizeof(*grant) + PAGE_SIZE, GFP_KERNEL);
 	down_read(&dsm->c_sem);
-	r = grant ? dvm_dsm_dir_lock(dsm, e) : -ENOMEM;
+	r = grant ? dvm_dsm_dir_lock(dsm, e, NULL) : -ENOMEM;
 	if (r)
 		goto reply;
 	r = dvm_dsm_manage(dsm, w->page, w->node, w->op, w->have, w->version,
-			   &g, grant + 1);
+			   &g, grant + 1, NULL);
 	if (r) {
 		dvm_dsm_dir_unlock(dsm, e);
 		goto reply;
@@ -733,37 +796,61 @@ reply:
 	kfree(w);
 }
 
+/*
+ * Hand a request of @conn's node on @page to @fn, on the manager's or the
+ * holder's workqueue, which replies. It is queued under the cluster's
+ * lock so that the VM's DSM cannot go away before the work item ran.
+ */
+static int dvm_dsm_defer(struct dvm_cluster *c, struct dvm_conn *conn,
+			 const struct dvm_wire_msg *msg, work_func_t fn,
+			 bool mgr, u64 page, u32 version, u8 op, u8 have)
+{
+	struct dvm_dsm_work *w;
+	struct dvm_dsm *dsm;
+	int r = -ENODEV;
+
+	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	INIT_WORK(&w->work, fn);
+	w->node = conn->node;
+	w->req_id = msg->req_id;
+	w->page = page;
+	w->version = version;
+	w->op = op;
+	w->have = have;
+
+	spin_lock(&c->lock);
+	dsm = c->dvm->dsm;
+	if (dsm && page < dsm->nr_pages) {
+		w->dsm = dsm;
+		queue_work(mgr ? dsm->mgr_wq : dsm->holder_wq, &w->work);
+		r = DVM_REPLY_LATER;
+	} else if (dsm) {
+		r = -ERANGE;
+	}
+	spin_unlock(&c->lock);
+	if (r != DVM_REPLY_LATER) {
+		dvm_dsm_count_rejected(c);
+		kfree(w);
+	}
+	return r;
+}
+
 int dvm_handle_dsm_req(struct dvm_cluster *c, struct dvm_conn *conn,
 		       const struct dvm_wire_msg *msg, const void *payload,
 		       struct dvm_reply *reply)
 {
 	const struct dvm_msg_dsm_req *m = payload;
 	u64 page = le64_to_cpu(m->page);
-	struct dvm_dsm_work *w;
-	int r;
 
 	if (m->write > 1 || m->have > 1 || m->pad[0] || m->pad[1] ||
 	    page % c->nr_nodes != c->node_id) {
 		dvm_dsm_count_rejected(c);
 		return -EINVAL;
 	}
-	w = kzalloc(sizeof(*w), GFP_KERNEL);
-	if (!w)
-		return -ENOMEM;
-	INIT_WORK(&w->work, dvm_dsm_req_work);
-	w->node = conn->node;
-	w->req_id = msg->req_id;
-	w->page = page;
-	w->version = le32_to_cpu(m->version);
-	w->op = m->write;
-	w->have = m->have;
-	r = dvm_dsm_queue(c, w, true);
-	if (r) {
-		dvm_dsm_count_rejected(c);
-		kfree(w);
-		return r;
-	}
-	return DVM_REPLY_LATER;
+	return dvm_dsm_defer(c, conn, msg, dvm_dsm_req_work, true, page,
+			     le32_to_cpu(m->version), m->write, m->have);
 }
 
 int dvm_handle_dsm_fetch(struct dvm_cluster *c, struct dvm_conn *conn,
@@ -772,8 +859,6 @@ int dvm_handle_dsm_fetch(struct dvm_cluster *c, struct dvm_conn *conn,
 {
 	const struct dvm_msg_dsm_fetch *m = payload;
 	u64 page = le64_to_cpu(m->page);
-	struct dvm_dsm_work *w;
-	int r;
 
 	/* Only a page's manager takes copies away. */
 	if (m->op >= DVM_DSM_NR_OPS || m->pad[0] || m->pad[1] || m->pad[2] ||
@@ -781,22 +866,8 @@ int dvm_handle_dsm_fetch(struct dvm_cluster *c, struct dvm_conn *conn,
 		dvm_dsm_count_rejected(c);
 		return -EINVAL;
 	}
-	w = kzalloc(sizeof(*w), GFP_KERNEL);
-	if (!w)
-		return -ENOMEM;
-	INIT_WORK(&w->work, dvm_dsm_fetch_work);
-	w->node = conn->node;
-	w->req_id = msg->req_id;
-	w->page = page;
-	w->version = le32_to_cpu(m->version);
-	w->op = m->op;
-	r = dvm_dsm_queue(c, w, false);
-	if (r) {
-		dvm_dsm_count_rejected(c);
-		kfree(w);
-		return r;
-	}
-	return DVM_REPLY_LATER;
+	return dvm_dsm_defer(c, conn, msg, dvm_dsm_fetch_work, false, page,
+			     le32_to_cpu(m->version), m->op, 0);
 }
 
 int dvm_handle_dsm_done(struct dvm_cluster *c, struct dvm_conn *conn,
@@ -1112,7 +1183,7 @@ static int dvm_dsm_pin_page(struct dvm_dsm *dsm, pgoff_t p)
 			folio_unlock(folio);
 			folio_put(folio);
 		}
-		r = dvm_dsm_acquire(dsm, p, true);
+		r = dvm_dsm_acquire(dsm, p, true, NULL);
 		if (r)
 			return r;
 	}

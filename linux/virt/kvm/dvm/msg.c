@@ -617,6 +617,20 @@ int dvm_call_wait(struct dvm_cluster *c, struct dvm_call *call,
 	return call->status;
 }
 
+/**
+ * dvm_call_wait_quick - wait up to @timeout for @call to end
+ * @call: a started call
+ * @timeout: in jiffies
+ *
+ * Return: true when it ended; its result is then @call->status, and no
+ * dvm_call_wait*() follows. false when it still runs: one of them must
+ * still be called.
+ */
+bool dvm_call_wait_quick(struct dvm_call *call, unsigned long timeout)
+{
+	return wait_for_completion_timeout(&call->done, timeout);
+}
+
 /*
  * As dvm_call_wait() without a timeout, but a fatal signal ends the wait
  * (-EINTR). Not counted as a hung task however long the peer takes.
