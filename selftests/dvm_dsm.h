@@ -58,6 +58,49 @@ static inline int dsm_setup(struct kvm_vm *vm, uint64_t pages, uint8_t **hva,
 	return fd;
 }
 
+/* A node of a test cluster in this process, its memory file mapped here. */
+struct dsm_node {
+	struct dvm_node *node;
+	int id;
+	int fd;
+	uint8_t *hva;
+};
+
+/*
+ * @n nodes and @vcpus vCPUs running @guest_code, placed round robin
+ * (vCPU v on node v % n), joined; each node's memory file of @pages pages
+ * mapped in its guest (with dsm_setup()'s @level) and here, in @dsm[i].
+ */
+static inline void dsm_cluster_up(struct dvm_node *nodes, struct dsm_node *dsm,
+				  int n, int vcpus, void *guest_code,
+				  uint64_t pages, int level)
+{
+	int i;
+
+	dvm_nodes_create(nodes, n, vcpus, guest_code);
+	dvm_nodes_join(nodes, n, "JOIN");
+	for (i = 0; i < n; i++) {
+		dsm[i].node = &nodes[i];
+		dsm[i].id = i;
+		dsm[i].fd = dsm_setup(nodes[i].vm, pages, &dsm[i].hva, level);
+	}
+	dvm_place_round_robin(nodes, n, vcpus);
+	dvm_set_vcpus_all(nodes, n);
+	dvm_assert_all_ok(nodes, n, "SET_LOCAL_VCPUS");
+}
+
+static inline void dsm_cluster_down(struct dvm_node *nodes,
+				    struct dsm_node *dsm, int n, uint64_t pages)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		munmap(dsm[i].hva, pages * 4096);
+		close(dsm[i].fd);
+	}
+	dvm_free_all(nodes, n);
+}
+
 static inline uint64_t *dsm_hptr(uint8_t *hva, uint64_t page, uint64_t word)
 {
 	return (uint64_t *)(hva + page * 4096) + word;

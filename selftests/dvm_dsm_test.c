@@ -244,13 +244,6 @@ static void guest_main(uint64_t prog, uint64_t id, uint64_t nr,
 	}
 }
 
-struct dsm_node {
-	struct dvm_node *node;
-	int id;
-	int fd;
-	uint8_t *hva;
-};
-
 /* One vCPU run in a thread of its own, on the node it is placed on. */
 struct dsm_runner {
 	struct kvm_vcpu *vcpu;
@@ -286,24 +279,10 @@ static uint64_t nr_pages = DSM_PAGES;
 
 static void cluster_up_vcpus(int n, int vcpus)
 {
-	int i;
-
 	nr_nodes = n;
 	nr_vcpus = vcpus;
-	dvm_nodes_create(nodes, n, vcpus, guest_main);
-	dvm_nodes_join(nodes, n, "JOIN");
-	for (i = 0; i < n; i++) {
-		struct kvm_vm *vm = nodes[i].vm;
-
-		dsm[i].node = &nodes[i];
-		dsm[i].id = i;
-		dsm[i].fd = dsm_setup(vm, nr_pages, &dsm[i].hva,
-				      nr_pages > DSM_PAGES ? PG_LEVEL_2M :
-							     PG_LEVEL_4K);
-	}
-	dvm_place_round_robin(nodes, n, vcpus);
-	dvm_set_vcpus_all(nodes, n);
-	dvm_assert_all_ok(nodes, n, "SET_LOCAL_VCPUS");
+	dsm_cluster_up(nodes, dsm, n, vcpus, guest_main, nr_pages,
+		       nr_pages > DSM_PAGES ? PG_LEVEL_2M : PG_LEVEL_4K);
 }
 
 static void cluster_up(int n)
@@ -313,13 +292,7 @@ static void cluster_up(int n)
 
 static void cluster_down(int n)
 {
-	int i;
-
-	for (i = 0; i < n; i++) {
-		munmap(dsm[i].hva, nr_pages * 4096);
-		close(dsm[i].fd);
-	}
-	dvm_free_all(nodes, n);
+	dsm_cluster_down(nodes, dsm, n, nr_pages);
 }
 
 static uint64_t dsm_stat(int i, const char *name)

@@ -268,15 +268,13 @@ static const struct litmus litmus_tests[] = {
 };
 
 struct litmus_node {
-	struct dvm_node *node;
-	int id;
-	int fd;
-	uint8_t *hva;
+	struct dsm_node *d;
 	uint64_t yields;
 	pthread_t thread;
 };
 
 static struct dvm_node nodes[DVM_MAX_TEST_NODES];
+static struct dsm_node dsm[DVM_MAX_TEST_NODES];
 static struct litmus_node ln[DVM_MAX_TEST_NODES];
 
 /*
@@ -287,46 +285,34 @@ static void cluster_up(int n, uint64_t res_pages)
 {
 	int i;
 
-	dvm_nodes_create(nodes, n, n, guest_main);
-	dvm_nodes_join(nodes, n, "JOIN");
+	dsm_cluster_up(nodes, dsm, n, n, guest_main, LITMUS_PAGES,
+		       PG_LEVEL_4K);
 	for (i = 0; i < n; i++) {
-		struct kvm_vm *vm = nodes[i].vm;
-
-		ln[i].node = &nodes[i];
-		ln[i].id = i;
+		ln[i].d = &dsm[i];
 		ln[i].yields = 0;
-		ln[i].fd = dsm_setup(vm, LITMUS_PAGES, &ln[i].hva, PG_LEVEL_4K);
-		vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, RES_GPA,
-					    RES_SLOT, res_pages, 0);
-		virt_map(vm, RES_GVA, RES_GPA, res_pages);
+		vm_userspace_mem_region_add(nodes[i].vm, VM_MEM_SRC_ANONYMOUS,
+					    RES_GPA, RES_SLOT, res_pages, 0);
+		virt_map(nodes[i].vm, RES_GVA, RES_GPA, res_pages);
 	}
-	dvm_place_round_robin(nodes, n, n);
-	dvm_set_vcpus_all(nodes, n);
-	dvm_assert_all_ok(nodes, n, "SET_LOCAL_VCPUS");
 }
 
 static void cluster_down(int n)
 {
-	int i;
-
-	for (i = 0; i < n; i++) {
-		munmap(ln[i].hva, LITMUS_PAGES * PAGE_SIZE);
-		close(ln[i].fd);
-	}
-	dvm_free_all(nodes, n);
+	dsm_cluster_down(nodes, dsm, n, LITMUS_PAGES);
 }
 
 /* Run node @i's vCPU (id i) to GUEST_DONE; yield when it asks. */
 static void *run_node(void *arg)
 {
-	struct litmus_node *d = arg;
-	struct kvm_vcpu *vcpu = d->node->vcpus[d->id];
+	struct litmus_node *l = arg;
+	struct kvm_vcpu *vcpu = l->d->node->vcpus[l->d->id];
+	int id = l->d->id;
 	struct ucall uc;
 
 	for (;;) {
 		DVM_ASSERT_OK(__vcpu_run(vcpu), "KVM_RUN");
 		DVM_ASSERT(vcpu->run->exit_reason == KVM_EXIT_IO,
-			   "node %d: exit reason %u", d->id,
+			   "node %d: exit reason %u", id,
 			   vcpu->run->exit_reason);
 		switch (get_ucall(vcpu, &uc)) {
 		case UCALL_ABORT:
@@ -334,15 +320,15 @@ static void *run_node(void *arg)
 			break;
 		case UCALL_SYNC:
 			DVM_ASSERT(uc.args[1] == SYNC_YIELD,
-				   "node %d: GUEST_SYNC(%lu)", d->id,
+				   "node %d: GUEST_SYNC(%lu)", id,
 				   (unsigned long)uc.args[1]);
-			d->yields++;
+			l->yields++;
 			sched_yield();
 			continue;
 		case UCALL_DONE:
 			return NULL;
 		default:
-			TEST_FAIL("node %d: unexpected ucall", d->id);
+			TEST_FAIL("node %d: unexpected ucall", id);
 		}
 	}
 }
