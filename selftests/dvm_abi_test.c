@@ -66,8 +66,15 @@ static void test_join_args(void)
 	JOIN_CASE(EINVAL, j.flags = 1, "flags 1");
 	JOIN_CASE(EINVAL, j.flags = 0x80000000u, "flags 1 << 31");
 	JOIN_CASE(EINVAL, j.pad = 1, "pad 1");
-	for (i = 0; i < 4; i++)
+	JOIN_CASE(EINVAL, j.pad2 = 1, "pad2 1");
+	for (i = 0; i < 3; i++)
 		JOIN_CASE(EINVAL, j.reserved[i] = 1, CASE("reserved[%d] 1", i));
+	JOIN_CASE(EINVAL, j.peer_timeout_ms = 1, "peer_timeout_ms 1");
+	JOIN_CASE(EINVAL, j.peer_timeout_ms = KVM_DVM_PEER_TIMEOUT_MIN_MS - 1,
+		  "peer_timeout_ms 999");
+	JOIN_CASE(EINVAL, j.peer_timeout_ms = KVM_DVM_PEER_TIMEOUT_MAX_MS + 1,
+		  "peer_timeout_ms 600001");
+	JOIN_CASE(EINVAL, j.peer_timeout_ms = ~0u, "peer_timeout_ms ~0");
 	JOIN_CASE(EINVAL, j.nr_nodes = 0, "nr_nodes 0");
 	JOIN_CASE(EINVAL, j.nr_nodes = 1, "nr_nodes 1");
 	JOIN_CASE(EINVAL, j.nr_nodes = KVM_DVM_MAX_NODES + 1, "nr_nodes 65");

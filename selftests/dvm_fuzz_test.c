@@ -150,7 +150,7 @@ struct msg {
 
 #define NR_PRE_CASES		16
 #define NR_POST_CASES		6
-#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 1 + 1)
+#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1)
 #define DSM_FILE_PAGES		16
 
 static const uint8_t cluster_key[32] = {
@@ -395,6 +395,7 @@ struct joiner {
 	int done;
 	int ret;		/* 0 or -errno */
 	uint32_t failed_node;
+	uint32_t peer_timeout_ms;	/* the join's; 0: the default */
 };
 
 static void fill_addrs(struct kvm_dvm_node_addr *addrs, uint16_t port_base)
@@ -425,6 +426,7 @@ static void *join_thread(void *arg)
 	join.key_len = sizeof(cluster_key);
 	memcpy(join.key, cluster_key, sizeof(cluster_key));
 	join.addrs = (uintptr_t)addrs;
+	join.peer_timeout_ms = j->peer_timeout_ms;
 	j->ret = ioctl(j->vm->fd, KVM_DVM_JOIN, &join) ? -errno : 0;
 	j->failed_node = join.failed_node;
 	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
@@ -432,12 +434,13 @@ static void *join_thread(void *arg)
 }
 
 static void join_start(struct joiner *j, struct kvm_vm *vm, uint32_t node_id,
-		       uint16_t port_base)
+		       uint16_t port_base, uint32_t peer_timeout_ms)
 {
 	memset(j, 0, sizeof(*j));
 	j->vm = vm;
 	j->node_id = node_id;
 	j->port_base = port_base;
+	j->peer_timeout_ms = peer_timeout_ms;
 	TEST_ASSERT(!pthread_create(&j->thread, NULL, join_thread, j),
 		    "pthread_create");
 	j->started = true;
@@ -1096,8 +1099,8 @@ static void test_pre_auth(void)
 
 	a = vm_create_barebones();
 	b = vm_create_barebones();
-	join_start(&ja, a, 0, port);
-	join_start(&jb, b, 1, port);
+	join_start(&ja, a, 0, port, 0);
+	join_start(&jb, b, 1, port, 0);
 	ra = join_finish(&ja, 2 * JOIN_TIMEOUT_MS);
 	rb = join_finish(&jb, 2 * JOIN_TIMEOUT_MS);
 	formed = !ra && !rb;
@@ -1220,7 +1223,8 @@ static void client_end(struct client *c)
  * Node 0 is a fresh VM joining a 2-node cluster; the test is node 1:
  * handshake, MESH_READY, MESH_UP, and node 0's JOIN returns 0.
  */
-static bool client_join(struct client *c)
+/* Node 0 joins with @peer_timeout_ms; this process is node 1. */
+static bool client_join_timeout(struct client *c, uint32_t peer_timeout_ms)
 {
 	struct msg *m = &client_msg;
 	int r;
@@ -1229,7 +1233,7 @@ static bool client_join(struct client *c)
 	c->fd = -1;
 	c->vm = vm_create_barebones();
 	c->port = ports_alloc(NR_NODES);
-	join_start(&c->j, c->vm, 0, c->port);
+	join_start(&c->j, c->vm, 0, c->port, peer_timeout_ms);
 	c->fd = tcp_connect(c->port, JOIN_TIMEOUT_MS);
 	if (c->fd < 0 || !handshake(c->fd, true, m))
 		return false;
@@ -1273,6 +1277,11 @@ static bool client_join(struct client *c)
 		return false;
 	}
 	return check_joined(c->vm, 0);
+}
+
+static bool client_join(struct client *c)
+{
+	return client_join_timeout(c, 0);
 }
 
 static void test_echo(void)
@@ -1439,8 +1448,14 @@ out:
 			 pc->error == -EPROTO ? "-EPROTO" : "-ECONNRESET");
 }
 
-static void test_heartbeat_timeout(void)
+/*
+ * Node 1 (this process) goes silent right after a heartbeat: node 0, which
+ * joined with @peer_timeout_ms (0: the default, 3000), breaks with
+ * -ETIMEDOUT after that long and at most @slack_ms more.
+ */
+static void test_heartbeat_timeout(uint32_t peer_timeout_ms, uint64_t slack_ms)
 {
+	uint64_t timeout = peer_timeout_ms ? peer_timeout_ms : 3000;
 	struct msg *m = &client_msg;
 	struct kvm_dvm_state st;
 	uint64_t t0, when = 0;
@@ -1452,7 +1467,7 @@ static void test_heartbeat_timeout(void)
 		ksft_test_result_skip("silent node 1: %s\n", hmac_why);
 		return;
 	}
-	if (!client_join(&c))
+	if (!client_join_timeout(&c, peer_timeout_ms))
 		goto out;
 	/* A second of normal life, then silence right after a heartbeat. */
 	r = client_serve(&c, 1000, 0, NULL, m);
@@ -1464,22 +1479,27 @@ static void test_heartbeat_timeout(void)
 	TEST_ASSERT(!r, "sending HEARTBEAT: %s", strerror(-r));
 	t0 = c.last_tx;
 	c.silent = true;
-	if (!wait_broken(c.vm, 10000, &st, &when)) {
+	if (!wait_broken(c.vm, timeout + slack_ms + 4000, &st, &when)) {
 		ksft_print_msg("node 0 not BROKEN %lu ms after node 1 went silent\n",
 			       (unsigned long)(when - t0));
 		goto out;
 	}
-	ksft_print_msg("node 0 BROKEN %lu ms after node 1's last message\n",
-		       (unsigned long)(when - t0));
+	ksft_print_msg("peer timeout %lu ms: node 0 BROKEN %lu ms after node 1's last message\n",
+		       (unsigned long)timeout, (unsigned long)(when - t0));
+	/* Not before the timeout; after it, at most a heartbeat and slack. */
 	ok = st.broken_node == 1 && st.broken_error == -ETIMEDOUT &&
-	     when - t0 > 2000 && when - t0 < 6000;
+	     when - t0 >= timeout && when - t0 < timeout + slack_ms;
 	if (!ok)
-		ksft_print_msg("broken_node %u broken_error %d after %lu ms, want 1, %d, 2000..6000 ms\n",
+		ksft_print_msg("broken_node %u broken_error %d after %lu ms, want 1, %d, %lu..%lu ms\n",
 			       st.broken_node, st.broken_error,
-			       (unsigned long)(when - t0), -ETIMEDOUT);
+			       (unsigned long)(when - t0), -ETIMEDOUT,
+			       (unsigned long)timeout,
+			       (unsigned long)(timeout + slack_ms));
 out:
 	client_end(&c);
-	ksft_test_result(ok, "silent node 1: BROKEN with -ETIMEDOUT in 2..6 s\n");
+	ksft_test_result(ok, "silent node 1, peer timeout %lu ms: BROKEN with -ETIMEDOUT in %lu..%lu ms\n",
+			 (unsigned long)timeout, (unsigned long)timeout,
+			 (unsigned long)(timeout + slack_ms));
 }
 
 /*
@@ -1634,7 +1654,8 @@ int main(void)
 	test_echo();
 	for (i = 0; i < NR_POST_CASES; i++)
 		run_post_case(&post_cases[i]);
-	test_heartbeat_timeout();
+	test_heartbeat_timeout(0, 3000);
+	test_heartbeat_timeout(7000, 3000);
 	test_dsm_bad();
 	ksft_finished();
 }

@@ -33,6 +33,11 @@
 #define KVM_DVM_TRANSPORT_TCP		1
 #define KVM_DVM_TRANSPORT_RDMA		2
 
+/* A peer silent this long is lost (struct kvm_dvm_join.peer_timeout_ms). */
+#define KVM_DVM_PEER_TIMEOUT_DEFAULT_MS	3000
+#define KVM_DVM_PEER_TIMEOUT_MIN_MS	1000
+#define KVM_DVM_PEER_TIMEOUT_MAX_MS	600000
+
 /* One node's address: where it listens, and where it connects from. */
 struct kvm_dvm_node_addr {
 	__u16 family;		/* AF_INET (2) or AF_INET6 (10) */
@@ -52,7 +57,9 @@ struct kvm_dvm_join {
 	__u64 addrs;		/* user pointer: nr_nodes struct kvm_dvm_node_addr */
 	__u32 failed_node;	/* out: the peer that failed, or KVM_DVM_NO_NODE */
 	__u32 pad;		/* must be 0 */
-	__u64 reserved[4];	/* must be 0 */
+	__u32 peer_timeout_ms;	/* 0: the default; else MIN .. MAX */
+	__u32 pad2;		/* must be 0 */
+	__u64 reserved[3];	/* must be 0 */
 };
 
 struct kvm_dvm_vcpus {

@@ -92,7 +92,7 @@ static int dvm_check_addrs(const struct kvm_dvm_node_addr *addrs, u32 n)
 
 static int dvm_check_join(const struct kvm_dvm_join *j)
 {
-	if (j->flags || j->pad || !dvm_reserved_zero(j->reserved, 4))
+	if (j->flags || j->pad || j->pad2 || !dvm_reserved_zero(j->reserved, 3))
 		return -EINVAL;
 	if (j->nr_nodes < 2 || j->nr_nodes > KVM_DVM_MAX_NODES ||
 	    j->node_id >= j->nr_nodes)
@@ -101,6 +101,10 @@ static int dvm_check_join(const struct kvm_dvm_join *j)
 	    j->transport != KVM_DVM_TRANSPORT_RDMA)
 		return -EINVAL;
 	if (!j->connect_timeout_ms || j->connect_timeout_ms > 600000)
+		return -EINVAL;
+	if (j->peer_timeout_ms &&
+	    (j->peer_timeout_ms < KVM_DVM_PEER_TIMEOUT_MIN_MS ||
+	     j->peer_timeout_ms > KVM_DVM_PEER_TIMEOUT_MAX_MS))
 		return -EINVAL;
 	if (j->key_len < KVM_DVM_MIN_KEY || j->key_len > KVM_DVM_MAX_KEY)
 		return -EINVAL;

@@ -31,11 +31,11 @@ struct dvm_cluster;
 struct dvm_conn;
 struct crypto_shash;
 
-/* Heartbeats go out every DVM_HEARTBEAT_MS; a peer silent for
- * DVM_PEER_TIMEOUT_MS is lost.
+/*
+ * Heartbeats go out every DVM_HEARTBEAT_MS, whatever the timeouts; a peer
+ * silent for the cluster's peer_timeout is lost.
  */
 #define DVM_HEARTBEAT_MS	500
-#define DVM_PEER_TIMEOUT_MS	3000
 #define DVM_PLACEMENT_TIMEOUT_MS 30000
 
 /**
@@ -213,6 +213,7 @@ struct dvm_cluster {
 	struct net *net;		/* of the task that joined */
 	void *tp;			/* the transport's listener state */
 	unsigned long deadline;		/* jiffies: end of the join */
+	unsigned long peer_timeout;	/* jiffies: silence, or a send stuck */
 	u8 key[KVM_DVM_MAX_KEY];
 	u32 key_len;
 	struct crypto_shash *hmac;

@@ -256,7 +256,7 @@ int dvm_handle_leave(struct dvm_cluster *c, struct dvm_conn *conn,
 /* Liveness: heartbeats out, silent peers and stalled handshakes dropped. */
 static void dvm_drop_silent(struct dvm_cluster *c)
 {
-	unsigned long timeout = msecs_to_jiffies(DVM_PEER_TIMEOUT_MS);
+	unsigned long timeout = c->peer_timeout;
 	struct dvm_conn *conn, *silent;
 
 	do {
@@ -308,6 +308,8 @@ static struct dvm_cluster *dvm_cluster_alloc(struct kvm_dvm *dvm,
 	c->transport = join->transport;
 	c->key_len = join->key_len;
 	memcpy(c->key, join->key, join->key_len);
+	c->peer_timeout = msecs_to_jiffies(join->peer_timeout_ms ?:
+					   KVM_DVM_PEER_TIMEOUT_DEFAULT_MS);
 	c->net = get_net(current->nsproxy->net_ns);
 	spin_lock_init(&c->lock);
 	spin_lock_init(&c->claims_lock);

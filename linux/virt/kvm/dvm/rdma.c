@@ -51,8 +51,6 @@
 #define DVM_RDMA_BUF_SIZE	(sizeof(struct dvm_wire_hdr) + DVM_WIRE_MAX_PAYLOAD)
 #define DVM_RDMA_RETRY_MS	100
 #define DVM_RDMA_RESOLVE_MS	2000
-/* A send waiting for a free buffer gives up after this long. */
-#define DVM_RDMA_SEND_TIMEOUT_MS DVM_PEER_TIMEOUT_MS
 /* What was sent before a shutdown gets this long to reach the peer. */
 #define DVM_RDMA_LINGER_MS	1000
 
@@ -1100,9 +1098,10 @@ static int dvm_rdma_send(struct dvm_conn *conn, const struct dvm_wire_hdr *hdr,
 	    (!buf && !page && len))
 		return -EINVAL;
 
+	/* A send waiting for a free buffer gives up after peer_timeout. */
 	left = wait_event_interruptible_timeout(rc->tx_wait,
 						(r = dvm_rdma_get_tx(rc, &tx)),
-						msecs_to_jiffies(DVM_RDMA_SEND_TIMEOUT_MS));
+						rc->conn.c->peer_timeout);
 	if (left < 0)
 		return -EINTR;	/* nothing went out: the link is intact */
 	if (!left) {

@@ -16,8 +16,7 @@
 
 #include "dvm.h"
 
-/* A blocked send or connect gives up after this long. */
-#define DVM_TCP_SEND_TIMEOUT_MS	DVM_PEER_TIMEOUT_MS
+/* A failed connect is retried after this long. */
 #define DVM_TCP_CONNECT_RETRY_MS 100
 
 struct dvm_tcp_conn {
@@ -121,12 +120,11 @@ static int dvm_tcp_rx_thread(void *data)
 	return dvm_tcp_wait_for_stop();
 }
 
-static void dvm_tcp_tune(struct socket *sock)
+/* A blocked send gives up after the cluster's peer_timeout. */
+static void dvm_tcp_tune(struct dvm_cluster *c, struct socket *sock)
 {
-	long timeo = msecs_to_jiffies(DVM_TCP_SEND_TIMEOUT_MS);
-
 	tcp_sock_set_nodelay(sock->sk);
-	sock->sk->sk_sndtimeo = timeo;
+	sock->sk->sk_sndtimeo = c->peer_timeout;
 	sk_set_memalloc(sock->sk);
 	sock->sk->sk_allocation = GFP_KERNEL;
 }
@@ -146,7 +144,7 @@ static int dvm_tcp_add(struct dvm_cluster *c, struct socket *sock, u32 node,
 	}
 	tc->sock = sock;
 	mutex_init(&tc->tx_lock);
-	dvm_tcp_tune(sock);
+	dvm_tcp_tune(c, sock);
 	r = dvm_conn_init(&tc->conn, c, node, outgoing);
 	if (r)
 		goto fail;
