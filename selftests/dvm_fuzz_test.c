@@ -69,6 +69,7 @@ struct wire_dsm_req {
 	uint8_t write;
 	uint8_t have;
 	uint8_t pad[2];
+	uint64_t pages;
 };
 
 struct wire_dsm_fetch {
@@ -76,6 +77,7 @@ struct wire_dsm_fetch {
 	uint32_t version;
 	uint8_t op;
 	uint8_t pad[3];
+	uint64_t pages;
 };
 
 #define DSM_GRANT_ZERO		0x2
@@ -1525,7 +1527,8 @@ static bool dsm_ask(struct client *c, struct msg *m, uint16_t type,
 struct dsm_case {
 	const char *name;
 	uint16_t type;
-	struct wire_dsm_req req;	/* for FETCH: page, version, op */
+	/* For FETCH: page, version, op (in write); pages 0 is the right one. */
+	struct wire_dsm_req req;
 	int status;			/* errno expected in the reply */
 };
 
@@ -1546,6 +1549,10 @@ static const struct dsm_case dsm_cases[] = {
 	  { .page = 3, .write = 7 }, EINVAL },
 	{ "FETCH of a page not held there", MSG_DSM_FETCH, { .page = 3 },
 	  ESTALE },
+	{ "REQ from a node whose memory has another size", MSG_DSM_REQ,
+	  { .page = 2, .pages = DSM_FILE_PAGES * 2 }, EINVAL },
+	{ "FETCH from a manager whose memory has another size",
+	  MSG_DSM_FETCH, { .page = 3, .pages = DSM_FILE_PAGES - 1 }, EINVAL },
 };
 
 /*
@@ -1557,6 +1564,7 @@ static void test_dsm_bad(void)
 {
 	struct msg *m = &client_msg;
 	struct wire_dsm_fetch fetch;
+	struct wire_dsm_req dreq;
 	struct kvm_dvm_memory mem = { .size = DSM_FILE_PAGES * 4096 };
 	uint64_t done_page = 6, rejected0, m0;
 	unsigned int i, want_rejected = 0;
@@ -1580,13 +1588,17 @@ static void test_dsm_bad(void)
 	m0 = malformed(c.vm);
 	for (i = 0; i < ARRAY_SIZE(dsm_cases); i++) {
 		const struct dsm_case *dc = &dsm_cases[i];
-		const void *req = &dc->req;
-		uint32_t len = sizeof(dc->req);
+		const void *req = &dreq;
+		uint32_t len = sizeof(dreq);
 
+		dreq = dc->req;
+		if (!dreq.pages)
+			dreq.pages = DSM_FILE_PAGES;
 		if (dc->type == MSG_DSM_FETCH) {
 			memset(&fetch, 0, sizeof(fetch));
-			fetch.page = dc->req.page;
-			fetch.op = dc->req.write;
+			fetch.page = dreq.page;
+			fetch.op = dreq.write;
+			fetch.pages = dreq.pages;
 			req = &fetch;
 			len = sizeof(fetch);
 		}

@@ -351,6 +351,7 @@ static int dvm_dsm_holders_act(struct dvm_dsm *dsm, pgoff_t page, u64 mask,
 		req[n].page = cpu_to_le64(page);
 		req[n].version = cpu_to_le32(version);
 		req[n].op = op;
+		req[n].pages = cpu_to_le64(dsm->nr_pages);
 		r = dvm_call_start(dsm->c, &calls[n], node, DVM_MSG_DSM_FETCH,
 				   &req[n], sizeof(req[n]),
 				   op == DVM_DSM_OP_INVALIDATE ? NULL : data,
@@ -536,6 +537,7 @@ static int dvm_dsm_request_remote(struct dvm_dsm *dsm, pgoff_t page,
 		.version = cpu_to_le32(have ? READ_ONCE(pg->version) : 0),
 		.write = write,
 		.have = have,
+		.pages = cpu_to_le64(dsm->nr_pages),
 	};
 	struct dvm_msg_dsm_done done = { .page = cpu_to_le64(page) };
 	struct dvm_dsm_grant_info g;
@@ -803,7 +805,8 @@ reply:
  */
 static int dvm_dsm_defer(struct dvm_cluster *c, struct dvm_conn *conn,
 			 const struct dvm_wire_msg *msg, work_func_t fn,
-			 bool mgr, u64 page, u32 version, u8 op, u8 have)
+			 bool mgr, u64 pages, u64 page, u32 version, u8 op,
+			 u8 have)
 {
 	struct dvm_dsm_work *w;
 	struct dvm_dsm *dsm;
@@ -822,7 +825,13 @@ static int dvm_dsm_defer(struct dvm_cluster *c, struct dvm_conn *conn,
 
 	spin_lock(&c->lock);
 	dsm = c->dvm->dsm;
-	if (dsm && page < dsm->nr_pages) {
+	if (dsm && pages != dsm->nr_pages) {
+		/* Every node must create the same memory. */
+		pr_warn_ratelimited("kvm-dvm: node %u's memory has %llu pages, node %u's %lu\n",
+				    conn->node, pages, c->node_id,
+				    dsm->nr_pages);
+		r = -EINVAL;
+	} else if (dsm && page < dsm->nr_pages) {
 		w->dsm = dsm;
 		queue_work(mgr ? dsm->mgr_wq : dsm->holder_wq, &w->work);
 		r = DVM_REPLY_LATER;
@@ -849,7 +858,8 @@ int dvm_handle_dsm_req(struct dvm_cluster *c, struct dvm_conn *conn,
 		dvm_dsm_count_rejected(c);
 		return -EINVAL;
 	}
-	return dvm_dsm_defer(c, conn, msg, dvm_dsm_req_work, true, page,
+	return dvm_dsm_defer(c, conn, msg, dvm_dsm_req_work, true,
+			     le64_to_cpu(m->pages), page,
 			     le32_to_cpu(m->version), m->write, m->have);
 }
 
@@ -866,7 +876,8 @@ int dvm_handle_dsm_fetch(struct dvm_cluster *c, struct dvm_conn *conn,
 		dvm_dsm_count_rejected(c);
 		return -EINVAL;
 	}
-	return dvm_dsm_defer(c, conn, msg, dvm_dsm_fetch_work, false, page,
+	return dvm_dsm_defer(c, conn, msg, dvm_dsm_fetch_work, false,
+			     le64_to_cpu(m->pages), page,
 			     le32_to_cpu(m->version), m->op, 0);
 }
 

@@ -141,6 +141,7 @@ struct dvm_msg_dsm_req {
 	__u8 write;		/* 1: wants Modified, 0: wants Shared */
 	__u8 have;		/* 1: the requester holds a copy */
 	__u8 pad[2];		/* must be zero */
+	__le64 pages;		/* the sender's memory file: the receiver's size */
 };
 
 #define DVM_DSM_GRANT_DATA	BIT(0)	/* the page follows the grant */
@@ -168,6 +169,7 @@ struct dvm_msg_dsm_fetch {
 	__le32 version;		/* the copy the manager believes is there */
 	__u8 op;		/* enum dvm_dsm_op */
 	__u8 pad[3];		/* must be zero */
+	__le64 pages;		/* the sender's memory file: the receiver's size */
 };
 
 void dvm_wire_build(struct dvm_wire_hdr *hdr, const struct dvm_wire_msg *msg);
