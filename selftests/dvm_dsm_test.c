@@ -6,6 +6,8 @@
  * KVM itself and this process all access it through the DSM.
  */
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -553,6 +555,66 @@ static void sleep_ms(int ms)
 	usleep(ms * 1000);
 }
 
+static sigjmp_buf sigbus_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(sigbus_jmp, 1);
+}
+
+/* Read @p; false if the read raised SIGBUS. */
+static bool read_or_sigbus(volatile uint64_t *p, uint64_t *val)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	bool ok = false;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (!sigsetjmp(sigbus_jmp, 1)) {
+		*val = *p;
+		ok = true;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	return ok;
+}
+
+/*
+ * Node 1's memory file is twice node 0's: node 0 refuses node 1's
+ * request for a page it manages (SIGBUS here) and counts it; node 1's
+ * own pages still work.
+ */
+static void test_size_mismatch(void)
+{
+	uint64_t val, rejected;
+	uint8_t *hva[2];
+	int fd[2], i;
+
+	dvm_nodes_create(nodes, 2, 0, NULL);
+	dvm_nodes_join(nodes, 2, "JOIN");
+	for (i = 0; i < 2; i++) {
+		fd[i] = __dsm_create(nodes[i].vm, DSM_SIZE << i, 0);
+		DVM_ASSERT(fd[i] >= 0, "CREATE_MEMORY: %s", strerror(errno));
+		hva[i] = mmap(NULL, DSM_SIZE << i, PROT_READ | PROT_WRITE,
+			      MAP_SHARED, fd[i], 0);
+		DVM_ASSERT(hva[i] != MAP_FAILED, "mmap: %s", strerror(errno));
+	}
+	rejected = dvm_stat(nodes[0].vm, "dvm_dsm_rejected");
+	DVM_ASSERT(!read_or_sigbus(dsm_hptr(hva[1], 2, 0), &val),
+		   "node 1 read page 2, which node 0 manages: %lu",
+		   (unsigned long)val);
+	DVM_ASSERT(dvm_stat(nodes[0].vm, "dvm_dsm_rejected") == rejected + 1,
+		   "node 0 counted %lu rejected requests, want 1",
+		   (unsigned long)(dvm_stat(nodes[0].vm, "dvm_dsm_rejected") -
+				   rejected));
+	DVM_ASSERT(read_or_sigbus(dsm_hptr(hva[1], 3, 0), &val) && !val,
+		   "node 1 could not read page 3, which it manages");
+	for (i = 0; i < 2; i++) {
+		munmap(hva[i], DSM_SIZE << i);
+		close(fd[i]);
+	}
+	dvm_free_all(nodes, 2);
+	ksft_test_result_pass("memory files of different sizes: the other node's requests refused (SIGBUS), counted\n");
+}
+
 /*
  * Node 1 pins a page it wrote: node 0's vCPU waits for it, node 1 still
  * writes it, and after the unpin node 0 reads the last value.
@@ -817,9 +879,10 @@ int main(int argc, char *argv[])
 		test_soak();
 		ksft_finished();
 	}
-	ksft_set_plan(16);
+	ksft_set_plan(17);
 
 	test_abi();
+	test_size_mismatch();
 	test_user(2);
 	test_user(4);
 	test_user_guest();
