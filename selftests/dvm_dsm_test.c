@@ -563,14 +563,14 @@ static void on_sigbus(int sig)
 }
 
 /* Read @p; false if the read raised SIGBUS. */
-static bool read_or_sigbus(volatile uint64_t *p, uint64_t *val)
+static bool read_or_sigbus(uint64_t *p, uint64_t *val)
 {
 	struct sigaction sa = { .sa_handler = on_sigbus }, old;
 	bool ok = false;
 
 	sigaction(SIGBUS, &sa, &old);
 	if (!sigsetjmp(sigbus_jmp, 1)) {
-		*val = *p;
+		*val = READ_ONCE(*p);
 		ok = true;
 	}
 	sigaction(SIGBUS, &old, NULL);
