@@ -1222,10 +1222,10 @@ static void client_end(struct client *c)
 }
 
 /*
- * Node 0 is a fresh VM joining a 2-node cluster; the test is node 1:
- * handshake, MESH_READY, MESH_UP, and node 0's JOIN returns 0.
+ * Node 0 is a fresh VM joining a 2-node cluster with @peer_timeout_ms;
+ * the test is node 1: handshake, MESH_READY, MESH_UP, and node 0's JOIN
+ * returns 0.
  */
-/* Node 0 joins with @peer_timeout_ms; this process is node 1. */
 static bool client_join_timeout(struct client *c, uint32_t peer_timeout_ms)
 {
 	struct msg *m = &client_msg;
@@ -1452,12 +1452,13 @@ out:
 
 /*
  * Node 1 (this process) goes silent right after a heartbeat: node 0, which
- * joined with @peer_timeout_ms (0: the default, 3000), breaks with
+ * joined with @peer_timeout_ms (0: the default), breaks with
  * -ETIMEDOUT after that long and at most @slack_ms more.
  */
 static void test_heartbeat_timeout(uint32_t peer_timeout_ms, uint64_t slack_ms)
 {
-	uint64_t timeout = peer_timeout_ms ? peer_timeout_ms : 3000;
+	uint64_t timeout = peer_timeout_ms ? peer_timeout_ms :
+					     KVM_DVM_PEER_TIMEOUT_DEFAULT_MS;
 	struct msg *m = &client_msg;
 	struct kvm_dvm_state st;
 	uint64_t t0, when = 0;
