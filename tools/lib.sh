@@ -43,7 +43,9 @@ apply_series() {
 	[ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$want" ] && return 0
 	rm -f "$stamp_file"
 	if [ -d "$tree/$pc" ]; then
-		(cd "$tree" && "${quilt[@]}" pop -a -q >/dev/null 2>&1) || true
+		# -f: the series changed, so the patches in the tree no longer
+		# match theirs; quilt's backups restore the files regardless.
+		(cd "$tree" && "${quilt[@]}" pop -a -f -q >/dev/null 2>&1) || true
 	fi
 	if [ -n "$(sed -e 's/#.*//' "$patches/series" | tr -d '[:space:]')" ]; then
 		step "applying ${patches#"$DVM_TOP"/} (fuzz 0)"
