@@ -13,10 +13,15 @@
 struct kvm;
 struct kvm_vcpu;
 
-/* Per-type arrays in the statistics; see virt/kvm/dvm/wire.h. */
-#define KVM_DVM_STAT_TYPES	32
+/* Per-kind arrays in the statistics: KVM_DVM_STAT_MSG_* (uapi). */
+#define KVM_DVM_STAT_TYPES	KVM_DVM_STAT_MSG_KINDS
 
 #ifdef CONFIG_KVM_DVM
+
+/* What KVM_CHECK_EXTENSION(KVM_CAP_DVM) reports. */
+#define KVM_DVM_CAPS							\
+	(KVM_DVM_CAP_CLUSTER | KVM_DVM_CAP_MEMORY | KVM_DVM_CAP_EXIT_INFO |\
+	 (IS_ENABLED(CONFIG_KVM_DVM_RDMA) ? KVM_DVM_CAP_RDMA : 0))
 
 struct kvm_dvm_vm_stat {
 	u64 tx_msgs[KVM_DVM_STAT_TYPES];
@@ -46,6 +51,8 @@ struct kvm_dvm_vm_stat {
 	u64 dsm_fault_max_ns;
 	u64 dsm_fault_sum_ns;
 	u64 dsm_fault_count;
+	u64 dsm_handed_over;
+	u64 late_replies;
 };
 
 #define KVM_DVM_STATS_DESC(field, type, unit, exp, sz)			\
@@ -107,7 +114,9 @@ struct kvm_dvm_vm_stat {
 			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
 	KVM_DVM_STATS_DESC(dsm_fault_sum_ns, KVM_STATS_TYPE_CUMULATIVE,	\
 			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
-	KVM_DVM_STATS_COUNT(dsm_fault_count)
+	KVM_DVM_STATS_COUNT(dsm_fault_count),				\
+	KVM_DVM_STATS_COUNT(dsm_handed_over),				\
+	KVM_DVM_STATS_COUNT(late_replies)
 
 long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
 bool kvm_dvm_is_ioctl(unsigned int ioctl);

@@ -15,13 +15,22 @@
 #endif
 
 /*
- * KVM_CHECK_EXTENSION(KVM_CAP_DVM) returns the DVM ABI version, 0 when the
- * kernel has no DVM. The number is outside upstream's range on purpose.
+ * KVM_CHECK_EXTENSION(KVM_CAP_DVM) returns the DVM features the kernel
+ * has, a mask of KVM_DVM_CAP_*; 0 when it has no DVM. The number is
+ * outside upstream's range on purpose. A feature added later gets a new
+ * bit: userspace tests the bits it uses. (The first ABI returned a
+ * version, 1; this mask is never 1, so such userspace refuses it.)
  */
 #define KVM_CAP_DVM			0x44564d00
-#define KVM_DVM_ABI_VERSION		1
+#define KVM_DVM_CAP_CLUSTER		0x1 /* JOIN .. PING, TCP */
+#define KVM_DVM_CAP_RDMA		0x2 /* KVM_DVM_TRANSPORT_RDMA */
+#define KVM_DVM_CAP_MEMORY		0x4 /* CREATE_MEMORY, PIN, UNPIN */
+#define KVM_DVM_CAP_EXIT_INFO		0x8 /* kvm_run->dvm_broken */
 
-/* KVM_RUN exit: the cluster lost a node; see struct kvm_dvm_state. */
+/*
+ * KVM_RUN exit: the cluster lost a node. kvm_run->dvm_broken has the
+ * node and the reason, as struct kvm_dvm_state does.
+ */
 #define KVM_EXIT_DVM_BROKEN		0x44564d01
 
 #define KVM_DVM_MAX_NODES		64
@@ -94,6 +103,7 @@ struct kvm_dvm_link {
 	__u64 rtt_avg_ns;
 	__u64 rtt_max_ns;
 	__u64 last_rx_ms;	/* milliseconds since the last message from it */
+	__u64 reserved[4];	/* out: 0, for what links will report later */
 };
 
 struct kvm_dvm_state {
@@ -110,6 +120,31 @@ struct kvm_dvm_state {
 	__u64 links;		/* user pointer: nr_links struct kvm_dvm_link */
 	__u64 reserved[4];	/* must be 0 */
 };
+
+/*
+ * Index of a message kind in the per-kind arrays of the VM's binary
+ * statistics (dvm_tx_msgs, dvm_rx_msgs, dvm_tx_bytes, dvm_rx_bytes), of
+ * KVM_DVM_STAT_MSG_KINDS entries. Part of this ABI, whatever number a
+ * message has on the wire; entries of kinds not defined yet stay 0.
+ */
+#define KVM_DVM_STAT_MSG_HELLO		0
+#define KVM_DVM_STAT_MSG_CHALLENGE	1
+#define KVM_DVM_STAT_MSG_PROOF		2
+#define KVM_DVM_STAT_MSG_WELCOME	3
+#define KVM_DVM_STAT_MSG_REJECT		4
+#define KVM_DVM_STAT_MSG_MESH_READY	5
+#define KVM_DVM_STAT_MSG_MESH_UP	6
+#define KVM_DVM_STAT_MSG_ABORT		7
+#define KVM_DVM_STAT_MSG_HEARTBEAT	8
+#define KVM_DVM_STAT_MSG_BROKEN		9
+#define KVM_DVM_STAT_MSG_LEAVE		10
+#define KVM_DVM_STAT_MSG_VCPUS		11
+#define KVM_DVM_STAT_MSG_VCPUS_VERDICT	12
+#define KVM_DVM_STAT_MSG_ECHO		13
+#define KVM_DVM_STAT_MSG_DSM_REQ	14
+#define KVM_DVM_STAT_MSG_DSM_DONE	15
+#define KVM_DVM_STAT_MSG_DSM_FETCH	16
+#define KVM_DVM_STAT_MSG_KINDS		32
 
 /* Request/reply echo to one peer, for tests and benchmarks. */
 struct kvm_dvm_ping {

@@ -17,7 +17,11 @@
 
 #include "dvm.h"
 
-int dvm_auth_init(struct dvm_cluster *c)
+/*
+ * The key lives on only inside the HMAC transform (which wipes it when
+ * freed): the caller wipes its own copy once this returned.
+ */
+int dvm_auth_init(struct dvm_cluster *c, const u8 *key, u32 key_len)
 {
 	int r;
 
@@ -29,7 +33,7 @@ int dvm_auth_init(struct dvm_cluster *c)
 	}
 	if (WARN_ON_ONCE(crypto_shash_digestsize(c->hmac) != DVM_MAC_SIZE))
 		return -EINVAL;
-	return crypto_shash_setkey(c->hmac, c->key, c->key_len);
+	return crypto_shash_setkey(c->hmac, key, key_len);
 }
 
 void dvm_auth_exit(struct dvm_cluster *c)

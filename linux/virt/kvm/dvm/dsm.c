@@ -94,6 +94,8 @@ struct dvm_dsm {
 	struct workqueue_struct *mgr_wq;	/* manager transactions */
 	struct workqueue_struct *holder_wq;	/* requests to a holder */
 	atomic_long_t held;			/* pages in the page cache */
+	struct file *file;			/* the memory file */
+	struct mutex unpin_lock;		/* an UNPIN checks, then acts */
 };
 
 /* A request that waits for a work item. */
@@ -124,6 +126,30 @@ struct dvm_dsm_grant_info {
 struct dvm_dsm_waiter {
 	struct vm_fault *vmf;	/* NULL: keeps mmap_lock */
 	struct file *fpin;	/* once mmap_lock was let go */
+	bool interruptible;	/* any signal ends the wait (KVM_DVM_PIN) */
+};
+
+/*
+ * One request of this node for a page, to a remote manager (a DSM_REQ
+ * call) or to this node's own (@local_work on the manager's queue, which
+ * completes @call.done like a reply). The waiter may leave: a fatal
+ * signal, or a fault that must not wait (FAULT_FLAG_RETRY_NOWAIT), hands
+ * the request to @finish_work, which installs the grant and ends the
+ * manager's transaction as the waiter would have. The request then owns
+ * the page's DVM_DSM_FETCHING bit and frees itself.
+ */
+struct dvm_dsm_req {
+	struct dvm_dsm *dsm;
+	pgoff_t page;
+	bool write;
+	bool had;		/* this node had a copy when it asked */
+	bool local;		/* this node manages the page */
+	ktime_t start;
+	struct dvm_call call;	/* local: done, status and resp_len only */
+	struct work_struct local_work;
+	struct work_struct finish_work;
+	struct folio *fresh;	/* the page, if the grant brings one */
+	struct dvm_msg_dsm_grant *grant;	/* and PAGE_SIZE of data */
 };
 
 /* How long a fault waits before it lets go of mmap_lock. */
@@ -173,18 +199,6 @@ static void dvm_dsm_unlock_mmap(struct dvm_dsm_waiter *dw)
 	mmap_read_unlock(dw->vmf->vma->vm_mm);
 }
 
-/* dvm_call_wait_killable(), without mmap_lock if it takes long. */
-static int dvm_dsm_call_wait(struct dvm_dsm *dsm, struct dvm_call *call,
-			     struct dvm_dsm_waiter *dw)
-{
-	if (dvm_dsm_may_unlock(dw)) {
-		if (dvm_call_wait_quick(call, DVM_DSM_QUICK_WAIT))
-			return call->status;
-		dvm_dsm_unlock_mmap(dw);
-	}
-	return dvm_call_wait_killable(dsm->c, call);
-}
-
 /* Holders: what the manager asks of a node with a copy */
 
 /*
@@ -202,7 +216,7 @@ static int dvm_dsm_holder_act(struct dvm_dsm *dsm, pgoff_t page, u8 op,
 
 	folio = filemap_lock_folio(mapping, page);
 	if (!folio)
-		goto stale;
+		goto none;
 	while (pg->pins) {
 		folio_unlock(folio);
 		wait_event_idle(dsm->wq, !READ_ONCE(pg->pins) ||
@@ -213,9 +227,24 @@ static int dvm_dsm_holder_act(struct dvm_dsm *dsm, pgoff_t page, u8 op,
 			goto out;
 		}
 	}
-	if (WARN_ON_ONCE(folio->mapping != mapping) ||
-	    pg->state == DVM_DSM_INVALID || pg->version != version)
+	if (WARN_ON_ONCE(folio->mapping != mapping))
 		goto stale_folio;
+	/* A request's placeholder (dvm_dsm_reserve()) is no copy. */
+	if (pg->state == DVM_DSM_INVALID) {
+		folio_unlock(folio);
+		folio_put(folio);
+		goto none;
+	}
+	/*
+	 * Not the copy the manager means: it goes too, and ESTALE says this
+	 * node has none now. A copy asked to go goes whatever its version.
+	 */
+	if (pg->version != version && op != DVM_DSM_OP_INVALIDATE) {
+		dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
+		op = DVM_DSM_OP_INVALIDATE;
+		data = NULL;
+		r = -ESTALE;
+	}
 
 	if (data)
 		memcpy_from_page(data, folio_page(folio, 0), 0, PAGE_SIZE);
@@ -238,10 +267,18 @@ static int dvm_dsm_holder_act(struct dvm_dsm *dsm, pgoff_t page, u8 op,
 	}
 	goto out;
 
+none:
+	/*
+	 * No copy here. Invalidating it is done already (a repeated
+	 * INVALIDATE, or a copy this node lost); its data cannot be sent.
+	 */
+	if (op == DVM_DSM_OP_INVALIDATE)
+		return 0;
+	dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
+	return -ESTALE;
 stale_folio:
 	folio_unlock(folio);
 	folio_put(folio);
-stale:
 	dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
 	return -ESTALE;
 out:
@@ -279,21 +316,14 @@ reply:
 
 /* Manager: directory entries, one transaction per page at a time */
 
-static int dvm_dsm_dir_lock(struct dvm_dsm *dsm, struct dvm_dsm_dir *e,
-			    struct dvm_dsm_waiter *dw)
+/* In a work item: the wait ends when the DSM dies. */
+static int dvm_dsm_dir_lock(struct dvm_dsm *dsm, struct dvm_dsm_dir *e)
 {
 	spin_lock(&dsm->dir_lock);
 	while (e->busy && !dsm->dead) {
 		spin_unlock(&dsm->dir_lock);
-		/* Without mmap_lock if it takes long. */
-		if (!dvm_dsm_may_unlock(dw) ||
-		    !wait_event_idle_timeout(dsm->wq, !READ_ONCE(e->busy) ||
-					     READ_ONCE(dsm->dead),
-					     DVM_DSM_QUICK_WAIT)) {
-			dvm_dsm_unlock_mmap(dw);
-			wait_event_idle(dsm->wq, !READ_ONCE(e->busy) ||
-					READ_ONCE(dsm->dead));
-		}
+		wait_event_idle(dsm->wq, !READ_ONCE(e->busy) ||
+				READ_ONCE(dsm->dead));
 		spin_lock(&dsm->dir_lock);
 	}
 	if (dsm->dead) {
@@ -326,17 +356,22 @@ static u32 dvm_dsm_pick_source(struct dvm_dsm *dsm, u64 holders)
 /*
  * Invalidate every node in @mask except @src, from which FETCH_@src_op
  * brings the page into @data (if @src is in @mask). Remote nodes are
- * asked in parallel; this node acts on its own copy meanwhile.
+ * asked in parallel; this node acts on its own copy meanwhile. *@gone
+ * gets, acknowledgment by acknowledgment, the nodes that no longer
+ * hold a copy, also when another one failed: ESTALE says a node has
+ * none.
  */
 static int dvm_dsm_holders_act(struct dvm_dsm *dsm, pgoff_t page, u64 mask,
 			       u32 src, u8 src_op, u32 version, void *data,
-			       struct dvm_dsm_waiter *dw)
+			       u64 *gone)
 {
 	struct dvm_msg_dsm_fetch *req;
 	struct dvm_call *calls;
 	int i, n = 0, r = 0, r2;
 	u32 node;
+	u8 op;
 
+	*gone = 0;
 	calls = kcalloc(hweight64(mask), sizeof(*calls), GFP_KERNEL);
 	req = kcalloc(hweight64(mask), sizeof(*req), GFP_KERNEL);
 	if (!calls || !req) {
@@ -344,8 +379,7 @@ static int dvm_dsm_holders_act(struct dvm_dsm *dsm, pgoff_t page, u64 mask,
 		goto out;
 	}
 	for_each_set_bit(node, (unsigned long *)&mask, KVM_DVM_MAX_NODES) {
-		u8 op = node == src ? src_op : DVM_DSM_OP_INVALIDATE;
-
+		op = node == src ? src_op : DVM_DSM_OP_INVALIDATE;
 		if (node == dsm->node_id)
 			continue;
 		req[n].page = cpu_to_le64(page);
@@ -362,14 +396,17 @@ static int dvm_dsm_holders_act(struct dvm_dsm *dsm, pgoff_t page, u64 mask,
 		n++;
 	}
 	if (!r && (mask & BIT_ULL(dsm->node_id))) {
-		bool src_here = src == dsm->node_id;
-
-		r = dvm_dsm_holder_act(dsm, page, src_here ? src_op :
-				       DVM_DSM_OP_INVALIDATE, version,
-				       src_here ? data : NULL);
+		node = dsm->node_id;
+		op = src == node ? src_op : DVM_DSM_OP_INVALIDATE;
+		r = dvm_dsm_holder_act(dsm, page, op, version,
+				       src == node ? data : NULL);
+		if ((!r && op != DVM_DSM_OP_FETCH_KEEP) || r == -ESTALE)
+			*gone |= BIT_ULL(node);
 	}
 	for (i = 0; i < n; i++) {
-		r2 = dvm_dsm_call_wait(dsm, &calls[i], dw);
+		node = calls[i].node;
+		op = node == src ? src_op : DVM_DSM_OP_INVALIDATE;
+		r2 = dvm_call_wait_killable(dsm->c, &calls[i]);
 		if (!r2 && calls[i].resp_max &&
 		    calls[i].resp_len != PAGE_SIZE) {
 			dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
@@ -377,6 +414,8 @@ static int dvm_dsm_holders_act(struct dvm_dsm *dsm, pgoff_t page, u64 mask,
 		}
 		if (!r2 && calls[i].resp_max)
 			dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_bytes_in, PAGE_SIZE);
+		if ((!r2 && op != DVM_DSM_OP_FETCH_KEEP) || r2 == -ESTALE)
+			*gone |= BIT_ULL(node);
 		if (!r)
 			r = r2;
 	}
@@ -387,29 +426,63 @@ out:
 }
 
 /*
+ * The only copy of @page's data was on @node, which lost it: the data is
+ * gone while the cluster is up, so the cluster breaks (EIO, naming the
+ * node) instead of failing every later access for good.
+ */
+static int dvm_dsm_page_lost(struct dvm_dsm *dsm, pgoff_t page, u32 node)
+{
+	pr_warn_ratelimited("kvm-dvm: node %u lost its copy of page %lu, the only one\n",
+			    node, page);
+	dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
+	dvm_cluster_lost(dsm->c, node, -EIO);
+	return -EIO;
+}
+
+/*
  * One transaction of @requester on @page, with the directory entry
  * locked: bring every other copy in line, update the entry, say what is
- * granted. @data receives the page when the grant carries it.
+ * granted. @data receives the page when the grant carries it. The entry
+ * follows every acknowledgment, also when the transaction fails; a
+ * source that turns out to have lost its copy is replaced by another
+ * holder, if any.
  */
 static int dvm_dsm_manage(struct dvm_dsm *dsm, pgoff_t page, u32 requester,
 			  bool write, bool have, u32 version,
-			  struct dvm_dsm_grant_info *g, void *data,
-			  struct dvm_dsm_waiter *dw)
+			  struct dvm_dsm_grant_info *g, void *data)
 {
 	struct dvm_dsm_dir *e = dvm_dsm_dir_entry(dsm, page);
 	bool holder = e->holders & BIT_ULL(requester);
-	u64 others = e->holders & ~BIT_ULL(requester);
-	bool need_data = !holder && e->version;
-	u32 src = U32_MAX;
-	int r = 0;
+	u64 others, gone = 0;
+	bool need_data;
+	u32 src;
+	int r;
 
-	/* A holder never loses its copy without the manager knowing. */
-	if (holder && (!have || version != e->version)) {
+	if (holder && !have) {
+		/*
+		 * The requester lost its copy (a grant it never installed:
+		 * its request was abandoned). Unless that was the only one,
+		 * the others still have the data.
+		 */
+		e->holders &= ~BIT_ULL(requester);
+		holder = false;
+		if (e->modified || !e->holders) {
+			e->modified = false;
+			return dvm_dsm_page_lost(dsm, page, requester);
+		}
+	}
+	/* A holder's copy is of the directory's version. */
+	if (holder && version != e->version) {
 		dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
 		return -ESTALE;
 	}
-	if (WARN_ON_ONCE(need_data && !others))
-		return -EIO;
+again:
+	others = e->holders & ~BIT_ULL(requester);
+	need_data = !holder && e->version;
+	src = U32_MAX;
+	r = 0;
+	if (need_data && !others)
+		return dvm_dsm_page_lost(dsm, page, dvm_dsm_manager(dsm, page));
 	if (need_data)
 		src = dvm_dsm_pick_source(dsm, others);
 
@@ -419,27 +492,36 @@ static int dvm_dsm_manage(struct dvm_dsm *dsm, pgoff_t page, u32 requester,
 		if (others)
 			r = dvm_dsm_holders_act(dsm, page, others, src,
 						DVM_DSM_OP_FETCH_DROP,
-						e->version, data, dw);
-		if (r)
-			return r;
+						e->version, data, &gone);
+	} else if (e->modified && others) {
+		/* The only other holder has it Modified: downgrade. */
+		r = dvm_dsm_holders_act(dsm, page, others, src,
+					DVM_DSM_OP_FETCH_KEEP, e->version,
+					data, &gone);
+	} else if (need_data) {
+		r = dvm_dsm_holders_act(dsm, page, BIT_ULL(src), src,
+					DVM_DSM_OP_FETCH_KEEP, e->version,
+					data, &gone);
+	}
+	e->holders &= ~gone;
+	if (!e->holders)
+		e->modified = false;
+	if (r == -ESTALE && src != U32_MAX && (gone & BIT_ULL(src))) {
+		/* Another holder may have the data: at most one try each. */
+		if (e->holders & ~BIT_ULL(requester))
+			goto again;
+		return dvm_dsm_page_lost(dsm, page, src);
+	}
+	if (r)
+		return r;
+
+	if (write) {
 		e->holders = BIT_ULL(requester);
 		e->modified = true;
 		/* New contents to come; 0 stays "never written". */
 		if (!++e->version)
 			e->version = 1;
 	} else {
-		if (e->modified && others) {
-			/* The only other holder has it Modified: downgrade. */
-			r = dvm_dsm_holders_act(dsm, page, others, src,
-						DVM_DSM_OP_FETCH_KEEP,
-						e->version, data, dw);
-		} else if (need_data) {
-			r = dvm_dsm_holders_act(dsm, page, BIT_ULL(src), src,
-						DVM_DSM_OP_FETCH_KEEP,
-						e->version, data, dw);
-		}
-		if (r)
-			return r;
 		e->modified = e->modified && holder;
 		e->holders |= BIT_ULL(requester);
 	}
@@ -449,7 +531,45 @@ static int dvm_dsm_manage(struct dvm_dsm *dsm, pgoff_t page, u32 requester,
 
 /* Requesters */
 
-/* Put the granted page into this node's page cache, or upgrade the copy. */
+/*
+ * Before asking for a page this node has no copy of: its place in the
+ * page cache, charged to the caller's memory cgroup, so that installing
+ * the grant cannot fail once the manager counts this node as a holder.
+ * A placeholder is a folio whose page is INVALID: never mapped, and no
+ * copy to the protocol (holders treat it as none).
+ */
+static int dvm_dsm_reserve(struct dvm_dsm *dsm, pgoff_t page,
+			   struct folio *fresh)
+{
+	int r;
+
+	r = filemap_add_folio(dvm_dsm_mapping(dsm), fresh, page, GFP_KERNEL);
+	if (r)
+		/* -EEXIST: a placeholder left by a failed request. */
+		return r == -EEXIST ? 0 : r;
+	folio_unlock(fresh);
+	return 0;
+}
+
+/* A request that got nothing: its placeholder goes. */
+static void dvm_dsm_unreserve(struct dvm_dsm *dsm, pgoff_t page)
+{
+	struct address_space *mapping = dvm_dsm_mapping(dsm);
+	struct folio *folio;
+
+	folio = filemap_lock_folio(mapping, page);
+	if (!folio)
+		return;
+	if (dsm->pages[page].state == DVM_DSM_INVALID)
+		generic_error_remove_page(mapping, folio_page(folio, 0));
+	folio_unlock(folio);
+	folio_put(folio);
+}
+
+/*
+ * Put the granted page into this node's page cache, or upgrade the copy.
+ * Fails only on a bug (WARN): the grant is this node's to keep.
+ */
 static int dvm_dsm_install(struct dvm_dsm *dsm, pgoff_t page, bool write,
 			   const struct dvm_dsm_grant_info *g,
 			   const void *data, struct folio *fresh)
@@ -462,28 +582,42 @@ static int dvm_dsm_install(struct dvm_dsm *dsm, pgoff_t page, bool write,
 	folio = filemap_lock_folio(mapping, page);
 	if (g->flags & (DVM_DSM_GRANT_DATA | DVM_DSM_GRANT_ZERO)) {
 		/* The manager took any copy away before granting one. */
-		if (WARN_ON_ONCE(folio)) {
+		if (WARN_ON_ONCE(folio && pg->state != DVM_DSM_INVALID)) {
 			pg->state = DVM_DSM_INVALID;
 			generic_error_remove_page(mapping, folio_page(folio, 0));
 			dvm_dsm_held(dsm, -1);
 			folio_unlock(folio);
 			folio_put(folio);
+			folio = NULL;
+		}
+		if (!folio) {
+			/*
+			 * No placeholder: the copy this node had when it
+			 * asked (an upgrade) was taken meanwhile. One page
+			 * per request beyond the memory cgroup's limit, at
+			 * most: the data exists nowhere else.
+			 */
+			r = filemap_add_folio(mapping, fresh, page,
+					      GFP_KERNEL | __GFP_NOFAIL);
+			if (WARN_ON_ONCE(r))
+				return r;
+			folio = fresh;
+			folio_get(folio);
 		}
 		if (g->flags & DVM_DSM_GRANT_DATA)
-			memcpy_to_page(folio_page(fresh, 0), 0, data, PAGE_SIZE);
+			memcpy_to_page(folio_page(folio, 0), 0, data, PAGE_SIZE);
 		else
-			clear_highpage(folio_page(fresh, 0));
-		__folio_mark_uptodate(fresh);
-		r = filemap_add_folio(mapping, fresh, page, GFP_KERNEL);
-		if (r)
-			return r;
-		folio = fresh;
-		folio_get(folio);
+			clear_highpage(folio_page(folio, 0));
+		folio_mark_uptodate(folio);
 		dvm_dsm_held(dsm, 1);
-	} else if (!folio) {
+	} else if (!folio || pg->state == DVM_DSM_INVALID) {
 		/* Granted without data, but the copy is gone: a bug. */
 		WARN_ON_ONCE(1);
 		dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
+		if (folio) {
+			folio_unlock(folio);
+			folio_put(folio);
+		}
 		return -ESTALE;
 	}
 	pg->version = g->version;
@@ -503,7 +637,8 @@ static void dvm_dsm_count_grant(struct dvm_dsm *dsm, u16 flags)
 		dvm_stat_add(&s->dsm_zero_fills, 1);
 }
 
-static int dvm_dsm_parse_grant(struct dvm_dsm *dsm, const void *buf, u32 len,
+static int dvm_dsm_parse_grant(struct dvm_dsm *dsm, pgoff_t page,
+			       const void *buf, u32 len,
 			       struct dvm_dsm_grant_info *g)
 {
 	const struct dvm_msg_dsm_grant *m = buf;
@@ -512,7 +647,8 @@ static int dvm_dsm_parse_grant(struct dvm_dsm *dsm, const void *buf, u32 len,
 	if (len < sizeof(*m))
 		goto bad;
 	flags = le16_to_cpu(m->flags);
-	if (m->pad || (flags & ~(DVM_DSM_GRANT_DATA | DVM_DSM_GRANT_ZERO)) ||
+	if (m->pad || le64_to_cpu(m->page) != page ||
+	    (flags & ~(DVM_DSM_GRANT_DATA | DVM_DSM_GRANT_ZERO)) ||
 	    hweight16(flags) > 1 ||
 	    len != sizeof(*m) + ((flags & DVM_DSM_GRANT_DATA) ? PAGE_SIZE : 0))
 		goto bad;
@@ -524,74 +660,169 @@ bad:
 	return -EPROTO;
 }
 
-/* Ask the manager, another node, for @page; install what it grants. */
-static int dvm_dsm_request_remote(struct dvm_dsm *dsm, pgoff_t page,
-				  bool write, void *buf, struct folio *fresh,
-				  struct dvm_dsm_waiter *dw)
+static void dvm_dsm_req_free(struct dvm_dsm_req *req)
 {
-	struct dvm_dsm_page *pg = &dsm->pages[page];
-	u32 mgr = dvm_dsm_manager(dsm, page);
-	bool have = READ_ONCE(pg->state) != DVM_DSM_INVALID;
-	struct dvm_msg_dsm_req req = {
-		.page = cpu_to_le64(page),
-		.version = cpu_to_le32(have ? READ_ONCE(pg->version) : 0),
-		.write = write,
-		.have = have,
-		.pages = cpu_to_le64(dsm->nr_pages),
-	};
-	struct dvm_msg_dsm_done done = { .page = cpu_to_le64(page) };
-	struct dvm_dsm_grant_info g;
-	struct dvm_call call;
-	int r;
-
-	r = dvm_call_start(dsm->c, &call, mgr, DVM_MSG_DSM_REQ, &req,
-			   sizeof(req), buf,
-			   sizeof(struct dvm_msg_dsm_grant) + PAGE_SIZE);
-	if (r)
-		return r;
-	r = dvm_dsm_call_wait(dsm, &call, dw);
-	if (r)
-		return r;
-	r = dvm_dsm_parse_grant(dsm, buf, call.resp_len, &g);
-	if (!r) {
-		r = dvm_dsm_install(dsm, page, write, &g,
-				    buf + sizeof(struct dvm_msg_dsm_grant),
-				    fresh);
-		trace_dvm_dsm_fetch(dsm->node_id, page, mgr, g.flags,
-				    g.version);
-		dvm_dsm_count_grant(dsm, g.flags);
-		if (g.flags & DVM_DSM_GRANT_DATA)
-			dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_bytes_in, PAGE_SIZE);
-	}
-	/* Whatever happened here, the manager's transaction ends. */
-	dvm_send(dsm->c, mgr, DVM_MSG_DSM_DONE, &done, sizeof(done));
-	return r;
+	if (req->fresh)
+		folio_put(req->fresh);
+	kfree(req->grant);
+	kfree(req);
 }
 
-/* This node manages @page: run the transaction here. */
-static int dvm_dsm_request_local(struct dvm_dsm *dsm, pgoff_t page,
-				 bool write, void *buf, struct folio *fresh,
-				 struct dvm_dsm_waiter *dw)
+/* Everything a grant needs, before asking for it. */
+static struct dvm_dsm_req *dvm_dsm_req_alloc(struct dvm_dsm *dsm,
+					     pgoff_t page, bool write)
 {
-	struct dvm_dsm_dir *e = dvm_dsm_dir_entry(dsm, page);
-	struct dvm_dsm_page *pg = &dsm->pages[page];
+	struct dvm_dsm_req *req;
+
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	if (!req)
+		return NULL;
+	req->dsm = dsm;
+	req->page = page;
+	req->write = write;
+	req->local = dvm_dsm_manager(dsm, page) == dsm->node_id;
+	req->start = ktime_get();
+	init_completion(&req->call.done);
+	req->grant = kmalloc(sizeof(*req->grant) + PAGE_SIZE, GFP_KERNEL);
+	req->fresh = folio_alloc(GFP_HIGHUSER, 0);
+	if (!req->grant || !req->fresh) {
+		dvm_dsm_req_free(req);
+		return NULL;
+	}
+	return req;
+}
+
+/*
+ * This node manages the page: the transaction runs on the manager's
+ * queue, as a remote node's request does, and "replies" by completing
+ * req->call.done. The entry stays busy until the requester installed
+ * the grant (dvm_dsm_req_finish()). Nothing of @req is touched after the
+ * completion: the requester may free it at once.
+ */
+static void dvm_dsm_local_work(struct work_struct *work)
+{
+	struct dvm_dsm_req *req = container_of(work, struct dvm_dsm_req,
+					       local_work);
+	struct dvm_dsm *dsm = req->dsm;
+	struct dvm_dsm_dir *e = dvm_dsm_dir_entry(dsm, req->page);
+	struct dvm_dsm_page *pg = &dsm->pages[req->page];
 	struct dvm_dsm_grant_info g;
 	bool have;
 	int r;
 
-	r = dvm_dsm_dir_lock(dsm, e, dw);
+	r = dvm_dsm_dir_lock(dsm, e);
+	if (!r) {
+		/* Copies change only in transactions: stable while e is locked. */
+		have = READ_ONCE(pg->state) != DVM_DSM_INVALID;
+		r = dvm_dsm_manage(dsm, req->page, dsm->node_id, req->write,
+				   have, have ? READ_ONCE(pg->version) : 0, &g,
+				   req->grant + 1);
+		if (r)
+			dvm_dsm_dir_unlock(dsm, e);
+	}
+	if (!r) {
+		req->grant->page = cpu_to_le64(req->page);
+		req->grant->version = cpu_to_le32(g.version);
+		req->grant->flags = cpu_to_le16(g.flags);
+		req->grant->pad = 0;
+		req->call.resp_len = sizeof(*req->grant) +
+			(g.flags & DVM_DSM_GRANT_DATA ? PAGE_SIZE : 0);
+	}
+	req->call.status = r;
+	complete(&req->call.done);
+}
+
+/* Send @req to the page's manager. Under dsm->c_sem. */
+static int dvm_dsm_req_send(struct dvm_dsm_req *req)
+{
+	struct dvm_dsm *dsm = req->dsm;
+	struct dvm_dsm_page *pg = &dsm->pages[req->page];
+	bool have = READ_ONCE(pg->state) != DVM_DSM_INVALID;
+	struct dvm_msg_dsm_req m = {
+		.page = cpu_to_le64(req->page),
+		.version = cpu_to_le32(have ? READ_ONCE(pg->version) : 0),
+		.write = req->write,
+		.have = have,
+		.pages = cpu_to_le64(dsm->nr_pages),
+	};
+
+	if (req->local) {
+		INIT_WORK(&req->local_work, dvm_dsm_local_work);
+		queue_work(dsm->mgr_wq, &req->local_work);
+		return 0;
+	}
+	return dvm_call_start(dsm->c, &req->call,
+			      dvm_dsm_manager(dsm, req->page),
+			      DVM_MSG_DSM_REQ, &m, sizeof(m), req->grant,
+			      sizeof(*req->grant) + PAGE_SIZE);
+}
+
+/* The waiter may not sleep at all (KVM's first, FOLL_NOWAIT, try). */
+static bool dvm_dsm_no_wait(const struct dvm_dsm_waiter *dw)
+{
+	return dw && dw->vmf && (dw->vmf->flags & FAULT_FLAG_RETRY_NOWAIT);
+}
+
+/*
+ * Wait for @req's grant, killable (interruptible for a PIN), without
+ * mmap_lock once it takes long (if @dw may let go of it). 0 once the
+ * grant or the failure came; -EINTR, or -EAGAIN for a waiter that may
+ * not wait, while the request still runs.
+ */
+static int dvm_dsm_req_wait(struct dvm_dsm_req *req,
+			    struct dvm_dsm_waiter *dw)
+{
+	struct completion *done = &req->call.done;
+
+	if (dvm_dsm_no_wait(dw))
+		return completion_done(done) ? 0 : -EAGAIN;
+	if (dvm_dsm_may_unlock(dw)) {
+		if (wait_for_completion_timeout(done, DVM_DSM_QUICK_WAIT))
+			return 0;
+		dvm_dsm_unlock_mmap(dw);
+	}
+	if (dw && dw->interruptible)
+		return wait_for_completion_interruptible(done) ? -EINTR : 0;
+	return wait_for_completion_killable(done) ? -EINTR : 0;
+}
+
+/*
+ * The grant came (or the request failed): install it and end the
+ * manager's transaction, DONE to a remote manager. A grant this node
+ * cannot install leaves the manager counting a copy that is not here:
+ * the cluster breaks rather than lose the page silently. Under
+ * dsm->c_sem.
+ */
+static int dvm_dsm_req_finish(struct dvm_dsm_req *req)
+{
+	struct dvm_dsm *dsm = req->dsm;
+	u32 mgr = dvm_dsm_manager(dsm, req->page);
+	struct dvm_msg_dsm_done done = { .page = cpu_to_le64(req->page) };
+	struct dvm_dsm_grant_info g;
+	int r = req->call.status;
+
 	if (r)
 		return r;
-	/* Copies change only in transactions: stable while e is locked. */
-	have = READ_ONCE(pg->state) != DVM_DSM_INVALID;
-	r = dvm_dsm_manage(dsm, page, dsm->node_id, write, have,
-			   have ? READ_ONCE(pg->version) : 0, &g, buf, dw);
+	r = dvm_dsm_parse_grant(dsm, req->page, req->grant,
+				req->call.resp_len, &g);
 	if (!r) {
-		r = dvm_dsm_install(dsm, page, write, &g, buf, fresh);
-		dvm_dsm_count_grant(dsm, g.flags);
+		r = dvm_dsm_install(dsm, req->page, req->write, &g,
+				    req->grant + 1, req->fresh);
+		trace_dvm_dsm_fetch(dsm->node_id, req->page, mgr, g.flags,
+				    g.version);
 	}
-	dvm_dsm_dir_unlock(dsm, e);
-	return r;
+	if (req->local)
+		dvm_dsm_dir_unlock(dsm, dvm_dsm_dir_entry(dsm, req->page));
+	if (r) {
+		dvm_cluster_lost(dsm->c, mgr, r == -EPROTO ? -EPROTO : -EIO);
+		return r;
+	}
+	dvm_dsm_count_grant(dsm, g.flags);
+	if (!req->local && (g.flags & DVM_DSM_GRANT_DATA))
+		dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_bytes_in, PAGE_SIZE);
+	if (!req->local)
+		dvm_send(dsm->c, mgr, DVM_MSG_DSM_DONE, &done, sizeof(done));
+	return 0;
 }
 
 static void dvm_dsm_count_fault(struct dvm_dsm *dsm, bool write, bool had,
@@ -611,6 +842,46 @@ static void dvm_dsm_count_fault(struct dvm_dsm *dsm, bool write, bool had,
 	dvm_stat_max(&s->dsm_fault_max_ns, ns);
 }
 
+/* The end of a request: the page's placeholder, the counters, the bit. */
+static void dvm_dsm_req_end(struct dvm_dsm_req *req, int r)
+{
+	struct dvm_dsm *dsm = req->dsm;
+	struct dvm_dsm_page *pg = &dsm->pages[req->page];
+	u64 ns;
+
+	if (r)
+		dvm_dsm_unreserve(dsm, req->page);
+	ns = max_t(u64, 1, ktime_to_ns(ktime_sub(ktime_get(), req->start)));
+	trace_dvm_dsm_fault(dsm->node_id, req->page, req->write, r, ns);
+	if (!r)
+		dvm_dsm_count_fault(dsm, req->write, req->had, ns);
+	clear_and_wake_up_bit(DVM_DSM_FETCHING, &pg->flags);
+	dvm_dsm_req_free(req);
+}
+
+/* A request whose waiter left: seen through here, on the holder queue. */
+static void dvm_dsm_finish_work(struct work_struct *work)
+{
+	struct dvm_dsm_req *req = container_of(work, struct dvm_dsm_req,
+					       finish_work);
+	struct dvm_dsm *dsm = req->dsm;
+	int r;
+
+	/* Ends with the grant, or when the peer or the DSM goes. */
+	wait_for_completion_state(&req->call.done, TASK_IDLE);
+	down_read(&dsm->c_sem);
+	r = dvm_dsm_req_finish(req);
+	up_read(&dsm->c_sem);
+	dvm_dsm_req_end(req, r);
+}
+
+static void dvm_dsm_req_hand_over(struct dvm_dsm_req *req)
+{
+	dvm_stat_add(&dvm_dsm_stat(req->dsm)->dsm_handed_over, 1);
+	INIT_WORK(&req->finish_work, dvm_dsm_finish_work);
+	queue_work(req->dsm->holder_wq, &req->finish_work);
+}
+
 static bool dvm_dsm_enough(struct dvm_dsm_page *pg, bool write)
 {
 	return READ_ONCE(pg->state) >= (write ? DVM_DSM_MODIFIED :
@@ -621,62 +892,68 @@ static bool dvm_dsm_enough(struct dvm_dsm_page *pg, bool write)
 static int dvm_dsm_lock_page(struct dvm_dsm_page *pg,
 			     struct dvm_dsm_waiter *dw)
 {
+	unsigned int state = dw && dw->interruptible ? TASK_INTERRUPTIBLE :
+						       TASK_KILLABLE;
+
 	if (!test_and_set_bit_lock(DVM_DSM_FETCHING, &pg->flags))
 		return 0;
+	if (dvm_dsm_no_wait(dw))
+		return -EAGAIN;
 	if (dvm_dsm_may_unlock(dw) &&
-	    wait_on_bit_timeout(&pg->flags, DVM_DSM_FETCHING, TASK_KILLABLE,
+	    wait_on_bit_timeout(&pg->flags, DVM_DSM_FETCHING, state,
 				DVM_DSM_QUICK_WAIT))
 		dvm_dsm_unlock_mmap(dw);
-	return wait_on_bit_lock(&pg->flags, DVM_DSM_FETCHING, TASK_KILLABLE) ?
+	return wait_on_bit_lock(&pg->flags, DVM_DSM_FETCHING, state) ?
 	       -EINTR : 0;
 }
 
 /*
- * Get @page Shared (or Modified if @write) here. Sleeps; a fault's @dw
- * may let go of mmap_lock meanwhile.
+ * Get @page Shared (or Modified if @write) here. Sleeps, unless @dw may
+ * not; a fault's @dw may let go of mmap_lock meanwhile. -EINTR and
+ * -EAGAIN leave the request, if one was sent, to a work item.
  */
 static int dvm_dsm_acquire(struct dvm_dsm *dsm, pgoff_t page, bool write,
 			   struct dvm_dsm_waiter *dw)
 {
 	struct dvm_dsm_page *pg = &dsm->pages[page];
-	struct dvm_msg_dsm_grant *buf = NULL;
-	struct folio *fresh = NULL;
-	ktime_t start = ktime_get();
-	bool had;
-	u64 ns;
+	struct dvm_dsm_req *req;
 	int r;
 
 	r = dvm_dsm_lock_page(pg, dw);
 	if (r)
 		return r;
-	if (dvm_dsm_enough(pg, write))
-		goto unlock;
-	r = -ENOMEM;
-	/* Everything the grant needs, before asking for it. */
-	buf = kmalloc(sizeof(*buf) + PAGE_SIZE, GFP_KERNEL);
-	fresh = folio_alloc(GFP_HIGHUSER, 0);
-	if (!buf || !fresh)
-		goto unlock;
+	if (dvm_dsm_enough(pg, write)) {
+		clear_and_wake_up_bit(DVM_DSM_FETCHING, &pg->flags);
+		return 0;
+	}
+	req = dvm_dsm_req_alloc(dsm, page, write);
+	if (!req) {
+		clear_and_wake_up_bit(DVM_DSM_FETCHING, &pg->flags);
+		return -ENOMEM;
+	}
+	req->had = READ_ONCE(pg->state) != DVM_DSM_INVALID;
+	if (!req->had) {
+		r = dvm_dsm_reserve(dsm, page, req->fresh);
+		if (r) {
+			clear_and_wake_up_bit(DVM_DSM_FETCHING, &pg->flags);
+			dvm_dsm_req_free(req);
+			return r;
+		}
+	}
 
 	down_read(&dsm->c_sem);
-	had = READ_ONCE(pg->state) != DVM_DSM_INVALID;
-	if (READ_ONCE(dsm->dead))
-		r = -ENOLINK;
-	else if (dvm_dsm_manager(dsm, page) == dsm->node_id)
-		r = dvm_dsm_request_local(dsm, page, write, buf, fresh, dw);
-	else
-		r = dvm_dsm_request_remote(dsm, page, write, buf, fresh, dw);
+	r = READ_ONCE(dsm->dead) ? -ENOLINK : dvm_dsm_req_send(req);
+	if (!r) {
+		r = dvm_dsm_req_wait(req, dw);
+		if (r == -EINTR || r == -EAGAIN) {
+			dvm_dsm_req_hand_over(req);
+			up_read(&dsm->c_sem);
+			return r;
+		}
+		r = dvm_dsm_req_finish(req);
+	}
 	up_read(&dsm->c_sem);
-
-	ns = max_t(u64, 1, ktime_to_ns(ktime_sub(ktime_get(), start)));
-	trace_dvm_dsm_fault(dsm->node_id, page, write, r, ns);
-	if (!r)
-		dvm_dsm_count_fault(dsm, write, had, ns);
-unlock:
-	if (fresh)
-		folio_put(fresh);
-	kfree(buf);
-	clear_and_wake_up_bit(DVM_DSM_FETCHING, &pg->flags);
+	dvm_dsm_req_end(req, r);
 	return r;
 }
 
@@ -687,7 +964,9 @@ static vm_fault_t dvm_dsm_errno_to_fault(int r)
 
 /*
  * The page of @vmf, locked, once this node holds it well enough; or
- * VM_FAULT_RETRY once the page came without mmap_lock.
+ * VM_FAULT_RETRY once the page came without mmap_lock, and at once for a
+ * fault that may not wait (KVM's first try, FOLL_NOWAIT: it asks again,
+ * or sets up an async page fault, while a work item gets the page).
  */
 static vm_fault_t dvm_dsm_fault(struct vm_fault *vmf)
 {
@@ -717,18 +996,25 @@ static vm_fault_t dvm_dsm_fault(struct vm_fault *vmf)
 			fput(dw.fpin);
 			return VM_FAULT_RETRY;
 		}
+		/* mmap_lock still held, as FAULT_FLAG_RETRY_NOWAIT wants. */
+		if (r == -EAGAIN)
+			return VM_FAULT_RETRY;
 		if (r)
 			return dvm_dsm_errno_to_fault(r);
 	}
 }
 
-/* A write to a page mapped read-only: upgrade to Modified first. */
+/*
+ * A write to a page mapped read-only. page_mkwrite may not let go of
+ * mmap_lock (the kernel calls it without FAULT_FLAG_ALLOW_RETRY), so it
+ * does not upgrade here: it takes the read-only mappings away and the
+ * write faults again, in dvm_dsm_fault(), which may.
+ */
 static vm_fault_t dvm_dsm_page_mkwrite(struct vm_fault *vmf)
 {
 	struct dvm_dsm *dsm = vmf->vma->vm_file->private_data;
 	struct folio *folio = page_folio(vmf->page);
 	pgoff_t page = folio->index;
-	int r;
 
 	folio_lock(folio);
 	if (folio->mapping != dvm_dsm_mapping(dsm)) {
@@ -737,15 +1023,10 @@ static vm_fault_t dvm_dsm_page_mkwrite(struct vm_fault *vmf)
 	}
 	if (dsm->pages[page].state == DVM_DSM_MODIFIED)
 		return VM_FAULT_LOCKED;
-	/*
-	 * No page lock across the network: the manager may need it. The
-	 * wait keeps mmap_lock: page_mkwrite cannot return VM_FAULT_RETRY.
-	 */
 	folio_unlock(folio);
-	r = dvm_dsm_acquire(dsm, page, true, NULL);
-	if (r)
-		return dvm_dsm_errno_to_fault(r);
-	return VM_FAULT_NOPAGE;		/* retry, now Modified */
+	unmap_mapping_range(dvm_dsm_mapping(dsm), (loff_t)page << PAGE_SHIFT,
+			    PAGE_SIZE, 0);
+	return VM_FAULT_NOPAGE;
 }
 
 static const struct vm_operations_struct dvm_dsm_vm_ops = {
@@ -772,15 +1053,16 @@ static void dvm_dsm_req_work(struct work_struct *work)
 
 	grant = kzalloc(sizeof(*grant) + PAGE_SIZE, GFP_KERNEL);
 	down_read(&dsm->c_sem);
-	r = grant ? dvm_dsm_dir_lock(dsm, e, NULL) : -ENOMEM;
+	r = grant ? dvm_dsm_dir_lock(dsm, e) : -ENOMEM;
 	if (r)
 		goto reply;
 	r = dvm_dsm_manage(dsm, w->page, w->node, w->op, w->have, w->version,
-			   &g, grant + 1, NULL);
+			   &g, grant + 1);
 	if (r) {
 		dvm_dsm_dir_unlock(dsm, e);
 		goto reply;
 	}
+	grant->page = cpu_to_le64(w->page);
 	grant->version = cpu_to_le32(g.version);
 	grant->flags = cpu_to_le16(g.flags);
 	len = sizeof(*grant) + (g.flags & DVM_DSM_GRANT_DATA ? PAGE_SIZE : 0);
@@ -991,8 +1273,17 @@ static int dvm_dsm_release(struct inode *inode, struct file *file)
 
 	mutex_lock(&dvm->lock);
 	/* Still attached: the cluster is still there. */
-	if (dvm->dsm == dsm)
+	if (dvm->dsm == dsm) {
 		dvm_dsm_unpublish(dsm);
+		dvm_dsm_kill(dsm);
+		/*
+		 * What waits for a peer ends now (a grant held up by a pin,
+		 * a holder's answer): the flushes below must not wait for
+		 * them. No DSM request of this cluster starts again.
+		 */
+		dvm_calls_close_type(dsm->c, DVM_MSG_DSM_REQ, -ENOLINK);
+		dvm_calls_close_type(dsm->c, DVM_MSG_DSM_FETCH, -ENOLINK);
+	}
 	mutex_unlock(&dvm->lock);
 	/* Nobody finds it now; the queued requests end. */
 	dvm_dsm_kill(dsm);
@@ -1007,10 +1298,38 @@ static int dvm_dsm_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * The advice to drop clean pages would drop copies behind the manager's
+ * back: the file takes no advice. fallocate() has no method, so it, and
+ * madvise(MADV_REMOVE), fail with EOPNOTSUPP.
+ */
+static int dvm_dsm_fadvise(struct file *file, loff_t offset, loff_t len,
+			   int advice)
+{
+	return 0;
+}
+
 static const struct file_operations dvm_dsm_fops = {
 	.mmap = dvm_dsm_mmap,
 	.release = dvm_dsm_release,
 	.llseek = noop_llseek,
+	.fadvise = dvm_dsm_fadvise,
+};
+
+/*
+ * Every node's file has the size the cluster agreed on: ftruncate() and
+ * an O_TRUNC open are refused, as for a sealed memfd.
+ */
+static int dvm_dsm_setattr(struct user_namespace *mnt_userns,
+			   struct dentry *dentry, struct iattr *attr)
+{
+	if (attr->ia_valid & ATTR_SIZE)
+		return -EPERM;
+	return simple_setattr(mnt_userns, dentry, attr);
+}
+
+static const struct inode_operations dvm_dsm_iops = {
+	.setattr = dvm_dsm_setattr,
 };
 
 /* Pages never leave unless the protocol says so: no reclaim, no move. */
@@ -1041,10 +1360,30 @@ static int dvm_dsm_check_memory(const struct kvm_dvm_memory *m)
 	return 0;
 }
 
+/*
+ * The metadata, dvm_dsm_page per page and a directory entry per managed
+ * page, is allocated up front and charged to the caller; more than a
+ * quarter of the host's memory is refused (ENOMEM) rather than left to
+ * the OOM killer.
+ */
+#define DVM_DSM_GFP	(GFP_KERNEL_ACCOUNT | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
+
+static bool dvm_dsm_metadata_fits(u64 nr_pages, u32 nr_nodes)
+{
+	u64 bytes = nr_pages * sizeof(struct dvm_dsm_page) +
+		    DIV_ROUND_UP(nr_pages, nr_nodes) *
+		    sizeof(struct dvm_dsm_dir);
+
+	return bytes <= ((u64)totalram_pages() << PAGE_SHIFT) / 4;
+}
+
 static struct dvm_dsm *dvm_dsm_alloc(struct kvm_dvm *dvm, u64 size)
 {
 	struct dvm_cluster *c = dvm->cluster;
 	struct dvm_dsm *dsm;
+
+	if (!dvm_dsm_metadata_fits(size >> PAGE_SHIFT, c->nr_nodes))
+		return NULL;
 
 	dsm = kzalloc(sizeof(*dsm), GFP_KERNEL_ACCOUNT);
 	if (!dsm)
@@ -1056,12 +1395,12 @@ static struct dvm_dsm *dvm_dsm_alloc(struct kvm_dvm *dvm, u64 size)
 	dsm->nr_nodes = c->nr_nodes;
 	dsm->c = c;
 	init_rwsem(&dsm->c_sem);
+	mutex_init(&dsm->unpin_lock);
 	spin_lock_init(&dsm->dir_lock);
 	init_waitqueue_head(&dsm->wq);
-	dsm->pages = kvcalloc(dsm->nr_pages, sizeof(*dsm->pages),
-			      GFP_KERNEL_ACCOUNT);
+	dsm->pages = kvcalloc(dsm->nr_pages, sizeof(*dsm->pages), DVM_DSM_GFP);
 	dsm->dir = kvcalloc(DIV_ROUND_UP(dsm->nr_pages, dsm->nr_nodes),
-			    sizeof(*dsm->dir), GFP_KERNEL_ACCOUNT);
+			    sizeof(*dsm->dir), DVM_DSM_GFP);
 	dsm->mgr_wq = alloc_workqueue("kvm-dvm-dsm-mgr", WQ_UNBOUND, 0);
 	dsm->holder_wq = alloc_workqueue("kvm-dvm-dsm-holder", WQ_UNBOUND, 0);
 	if (!dsm->pages || !dsm->dir || !dsm->mgr_wq || !dsm->holder_wq) {
@@ -1094,7 +1433,8 @@ int dvm_dsm_create(struct kvm_dvm *dvm, const struct kvm_dvm_memory *m)
 	r = dvm_dsm_check_memory(m);
 	if (r)
 		return r;
-	if (dvm->dsm)
+	/* One memory per cluster: a second would not be coherent with it. */
+	if (dvm->dsm || c->has_memory)
 		return -EEXIST;
 	mnt = dvm_dsm_get_mnt();
 	if (IS_ERR(mnt))
@@ -1109,6 +1449,7 @@ int dvm_dsm_create(struct kvm_dvm *dvm, const struct kvm_dvm_memory *m)
 		goto err_free;
 	}
 	inode->i_mode |= S_IFREG;
+	inode->i_op = &dvm_dsm_iops;
 	inode->i_size = m->size;
 	inode->i_mapping->a_ops = &dvm_dsm_aops;
 	mapping_set_unevictable(inode->i_mapping);
@@ -1130,9 +1471,11 @@ int dvm_dsm_create(struct kvm_dvm *dvm, const struct kvm_dvm_memory *m)
 		goto err_inode;
 	}
 	file->private_data = dsm;
+	dsm->file = file;
 	kvm_get_kvm(dvm->kvm);
 	spin_lock(&c->lock);
 	dvm->dsm = dsm;
+	c->has_memory = true;
 	spin_unlock(&c->lock);
 	fd_install(fd, file);
 	return fd;
@@ -1175,6 +1518,8 @@ static void dvm_dsm_unpin_range(struct dvm_dsm *dsm, pgoff_t first,
 
 static int dvm_dsm_pin_page(struct dvm_dsm *dsm, pgoff_t p)
 {
+	/* Any signal ends the wait: two PINs may wait for each other. */
+	struct dvm_dsm_waiter dw = { .interruptible = true };
 	struct address_space *mapping = dvm_dsm_mapping(dsm);
 	struct dvm_dsm_page *pg = &dsm->pages[p];
 	struct folio *folio;
@@ -1194,34 +1539,44 @@ static int dvm_dsm_pin_page(struct dvm_dsm *dsm, pgoff_t p)
 			folio_unlock(folio);
 			folio_put(folio);
 		}
-		r = dvm_dsm_acquire(dsm, p, true, NULL);
+		r = dvm_dsm_acquire(dsm, p, true, &dw);
 		if (r)
 			return r;
 	}
 }
 
+/*
+ * The VM's memory file, referenced, or NULL. Under the VM's DVM lock,
+ * which the file's release takes before the file is freed: a file whose
+ * last reference is gone already counts as none.
+ */
+struct file *dvm_dsm_get_file(struct kvm_dvm *dvm)
+{
+	lockdep_assert_held(&dvm->lock);
+	if (!dvm->dsm || !get_file_rcu(dvm->dsm->file))
+		return NULL;
+	return dvm->dsm->file;
+}
+
 /**
  * dvm_dsm_pin - KVM_DVM_PIN and KVM_DVM_UNPIN
- * @dvm: the VM's DVM state, its lock held
+ * @dsm: the VM's DSM, its file referenced by the caller
  * @a: the checked-in argument
  * @pin: pin (else unpin)
  *
  * A pinned page stays Modified here: requests of other nodes for it wait
- * until it is unpinned as often as it was pinned.
+ * until it is unpinned as often as it was pinned. Runs without the VM's
+ * DVM lock: a PIN waits for pages.
  *
- * Return: 0, -EINVAL, -ENXIO (no memory created), -ENOLINK (the cluster
- * broke), -EOVERFLOW (pinned too often), -EINTR.
+ * Return: 0, -EINVAL, -ENOLINK (the cluster broke), -EOVERFLOW (pinned
+ * too often), -EINTR (a signal).
  */
-int dvm_dsm_pin(struct kvm_dvm *dvm, const struct kvm_dvm_pin *a, bool pin)
+int dvm_dsm_pin(struct dvm_dsm *dsm, const struct kvm_dvm_pin *a, bool pin)
 {
-	struct dvm_dsm *dsm = dvm->dsm;
 	pgoff_t p, first, end;
 	struct folio *folio;
 	int r;
 
-	lockdep_assert_held(&dvm->lock);
-	if (!dsm)
-		return -ENXIO;
 	r = dvm_dsm_check_pin(dsm, a);
 	if (r)
 		return r;
@@ -1237,7 +1592,8 @@ int dvm_dsm_pin(struct kvm_dvm *dvm, const struct kvm_dvm_pin *a, bool pin)
 		}
 		return 0;
 	}
-	/* All or nothing: every page must be pinned. */
+	/* All or nothing: every page must be pinned. Never waits. */
+	mutex_lock(&dsm->unpin_lock);
 	for (p = first; p < end; p++) {
 		folio = filemap_lock_folio(dvm_dsm_mapping(dsm), p);
 		r = folio && dsm->pages[p].pins ? 0 : -EINVAL;
@@ -1246,10 +1602,23 @@ int dvm_dsm_pin(struct kvm_dvm *dvm, const struct kvm_dvm_pin *a, bool pin)
 			folio_put(folio);
 		}
 		if (r)
-			return r;
+			break;
 	}
-	dvm_dsm_unpin_range(dsm, first, end);
-	return 0;
+	if (!r)
+		dvm_dsm_unpin_range(dsm, first, end);
+	mutex_unlock(&dsm->unpin_lock);
+	return r;
+}
+
+/*
+ * LEAVE, before it waits for the ioctls using the cluster: whatever waits
+ * in the DSM (a PIN's request, a holder's wait for a pin) ends now.
+ */
+void dvm_dsm_stop(struct kvm_dvm *dvm)
+{
+	lockdep_assert_held(&dvm->lock);
+	if (dvm->dsm)
+		dvm_dsm_kill(dvm->dsm);
 }
 
 /* The cluster broke: requests fail from now on. Under c->lock. */

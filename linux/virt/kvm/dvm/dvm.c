@@ -45,6 +45,25 @@ static struct kvm_dvm *kvm_dvm_get(struct kvm *kvm)
 	return dvm;
 }
 
+/*
+ * An ioctl that waits for the network does so without @dvm->lock, so
+ * that GET_STATE answers and LEAVE interrupts it meanwhile: it holds the
+ * cluster as a user, and LEAVE (which closes every request and wakes
+ * every wait first) frees the cluster only when no user is left.
+ */
+static struct dvm_cluster *dvm_cluster_use(struct kvm_dvm *dvm)
+{
+	lockdep_assert_held(&dvm->lock);
+	atomic_inc(&dvm->users);
+	return dvm->cluster;
+}
+
+static void dvm_cluster_unuse(struct kvm_dvm *dvm)
+{
+	if (atomic_dec_and_test(&dvm->users))
+		wake_up_var(&dvm->users);
+}
+
 static bool dvm_reserved_zero(const u64 *reserved, int n)
 {
 	int i;
@@ -111,9 +130,14 @@ static int dvm_check_join(const struct kvm_dvm_join *j)
 	return 0;
 }
 
+static u32 __user *dvm_join_failed_node(void __user *argp)
+{
+	return argp + offsetof(struct kvm_dvm_join, failed_node);
+}
+
 static int kvm_dvm_ioctl_join(struct kvm_dvm *dvm, void __user *argp)
 {
-	struct kvm_dvm_node_addr *addrs;
+	struct kvm_dvm_node_addr *addrs = NULL;
 	struct kvm_dvm_join join;
 	int r;
 
@@ -121,30 +145,44 @@ static int kvm_dvm_ioctl_join(struct kvm_dvm *dvm, void __user *argp)
 		return -EFAULT;
 	r = dvm_check_join(&join);
 	if (r)
-		return r;
+		goto out;
+	/* Writable before anything happens: no EFAULT after a join. */
+	if (put_user(KVM_DVM_NO_NODE, dvm_join_failed_node(argp))) {
+		r = -EFAULT;
+		goto out;
+	}
 	addrs = memdup_user(u64_to_user_ptr(join.addrs),
 			    array_size(join.nr_nodes, sizeof(*addrs)));
-	if (IS_ERR(addrs))
-		return PTR_ERR(addrs);
+	if (IS_ERR(addrs)) {
+		r = PTR_ERR(addrs);
+		addrs = NULL;
+		goto out;
+	}
 	r = dvm_check_addrs(addrs, join.nr_nodes);
 	if (r)
 		goto out;
 
+	/* One join or placement at a time; the join waits without the lock. */
 	mutex_lock(&dvm->lock);
-	if (dvm->state != KVM_DVM_STATE_NONE &&
-	    dvm->state != KVM_DVM_STATE_LEFT) {
+	if ((dvm->state != KVM_DVM_STATE_NONE &&
+	     dvm->state != KVM_DVM_STATE_LEFT) || dvm->busy || dvm->leaving)
 		r = -EBUSY;
-	} else {
+	else
+		dvm->busy = true;
+	mutex_unlock(&dvm->lock);
+	if (!r) {
 		join.failed_node = KVM_DVM_NO_NODE;
 		r = dvm_cluster_join(dvm, &join, addrs);
+		mutex_lock(&dvm->lock);
+		dvm->busy = false;
+		mutex_unlock(&dvm->lock);
 	}
-	mutex_unlock(&dvm->lock);
 
-	if (put_user(join.failed_node,
-		     (u32 __user *)(argp + offsetof(struct kvm_dvm_join,
-						     failed_node))) && !r)
+	/* Checked writable above; a racing munmap() is the caller's own. */
+	if (put_user(join.failed_node, dvm_join_failed_node(argp)) && !r)
 		r = -EFAULT;
 out:
+	memzero_explicit(join.key, sizeof(join.key));
 	kfree(addrs);
 	return r;
 }
@@ -166,6 +204,7 @@ static int dvm_require_cluster(struct kvm_dvm *dvm)
 static int kvm_dvm_ioctl_set_local_vcpus(struct kvm_dvm *dvm,
 					 void __user *argp)
 {
+	struct dvm_cluster *c = NULL;
 	struct kvm_dvm_vcpus *v;
 	int r;
 
@@ -173,16 +212,31 @@ static int kvm_dvm_ioctl_set_local_vcpus(struct kvm_dvm *dvm,
 	if (IS_ERR(v))
 		return PTR_ERR(v);
 
+	/* Writable before anything happens: no EFAULT after a placement. */
+	v->failed_node = KVM_DVM_NO_NODE;
+	v->failed_vcpu = KVM_DVM_NO_NODE;
+	if (copy_to_user(argp, v, offsetof(struct kvm_dvm_vcpus, reserved))) {
+		kfree(v);
+		return -EFAULT;
+	}
+
 	mutex_lock(&dvm->lock);
 	r = dvm_require_cluster(dvm);
-	if (!r && dvm->state == KVM_DVM_STATE_RUNNING)
+	if (!r && (dvm->state == KVM_DVM_STATE_RUNNING || dvm->busy))
 		r = -EBUSY;
 	if (!r) {
-		v->failed_node = KVM_DVM_NO_NODE;
-		v->failed_vcpu = KVM_DVM_NO_NODE;
-		r = dvm_cluster_place_vcpus(dvm, v);
+		c = dvm_cluster_use(dvm);
+		dvm->busy = true;
 	}
 	mutex_unlock(&dvm->lock);
+	if (!r) {
+		/* Waits for the verdict without the lock. */
+		r = dvm_cluster_place_vcpus(dvm, c, v);
+		mutex_lock(&dvm->lock);
+		dvm->busy = false;
+		mutex_unlock(&dvm->lock);
+		dvm_cluster_unuse(dvm);
+	}
 
 	if (copy_to_user(argp, v, offsetof(struct kvm_dvm_vcpus, reserved)) &&
 	    !r)
@@ -191,35 +245,32 @@ static int kvm_dvm_ioctl_set_local_vcpus(struct kvm_dvm *dvm,
 	return r;
 }
 
-/* Links of the current cluster; after a leave, the last one's nodes. */
-static int dvm_copy_links(struct kvm_dvm *dvm, struct kvm_dvm_state *s)
+/*
+ * Links of the current cluster; after a leave, the last one's nodes.
+ * Into @links, a kernel buffer: the user's may be guest memory, whose
+ * fault may wait for the network.
+ */
+static void dvm_fill_links(struct kvm_dvm *dvm, struct kvm_dvm_link *links)
 {
 	struct dvm_cluster *c = dvm->cluster;
-	struct kvm_dvm_link link;
 	u32 i;
 
-	if (!s->links || !dvm->nr_nodes)
-		return 0;
-	if (s->nr_links < dvm->nr_nodes)
-		return -E2BIG;
+	lockdep_assert_held(&dvm->lock);
 	for (i = 0; i < dvm->nr_nodes; i++) {
 		if (c) {
-			dvm_peer_fill_link(c, i, &link);
+			dvm_peer_fill_link(c, i, &links[i]);
 		} else {
-			memset(&link, 0, sizeof(link));
-			link.node = i;
-			link.state = i == dvm->node_id ? KVM_DVM_LINK_SELF :
-							 KVM_DVM_LINK_DOWN;
+			memset(&links[i], 0, sizeof(links[i]));
+			links[i].node = i;
+			links[i].state = i == dvm->node_id ?
+					 KVM_DVM_LINK_SELF : KVM_DVM_LINK_DOWN;
 		}
-		if (copy_to_user(u64_to_user_ptr(s->links) + i * sizeof(link),
-				 &link, sizeof(link)))
-			return -EFAULT;
 	}
-	return 0;
 }
 
 static int kvm_dvm_ioctl_get_state(struct kvm_dvm *dvm, void __user *argp)
 {
+	struct kvm_dvm_link *links;
 	struct kvm_dvm_state s;
 	int r;
 
@@ -228,6 +279,9 @@ static int kvm_dvm_ioctl_get_state(struct kvm_dvm *dvm, void __user *argp)
 	if (s.flags || s.pad || !dvm_reserved_zero(s.reserved, 4))
 		return -EINVAL;
 
+	links = kcalloc(KVM_DVM_MAX_NODES, sizeof(*links), GFP_KERNEL);
+	if (!links)
+		return -ENOMEM;
 	mutex_lock(&dvm->lock);
 	s.state = READ_ONCE(dvm->state);
 	s.node_id = dvm->node_id;
@@ -236,25 +290,44 @@ static int kvm_dvm_ioctl_get_state(struct kvm_dvm *dvm, void __user *argp)
 	s.nr_vcpus = dvm->nr_vcpus;
 	s.broken_node = READ_ONCE(dvm->broken_node);
 	s.broken_error = READ_ONCE(dvm->broken_error);
-	r = dvm_copy_links(dvm, &s);
-	s.nr_links = dvm->nr_nodes;
+	dvm_fill_links(dvm, links);
 	mutex_unlock(&dvm->lock);
 
+	r = 0;
+	if (s.links && s.nr_nodes) {
+		if (s.nr_links < s.nr_nodes)
+			r = -E2BIG;
+		else if (copy_to_user(u64_to_user_ptr(s.links), links,
+				      s.nr_nodes * sizeof(*links)))
+			r = -EFAULT;
+	}
+	kfree(links);
+	s.nr_links = s.nr_nodes;
 	if (copy_to_user(argp, &s, sizeof(s)))
 		return -EFAULT;
 	return r;
 }
 
+/*
+ * During a join, LEAVE ends it (the JOIN fails with ECONNABORTED) and
+ * succeeds; otherwise it leaves the cluster, also interrupting the
+ * placement, PING or PIN that waits.
+ */
 static int kvm_dvm_ioctl_leave(struct kvm_dvm *dvm)
 {
 	int r = 0;
 
 	mutex_lock(&dvm->lock);
-	if (dvm->state == KVM_DVM_STATE_NONE ||
-	    dvm->state == KVM_DVM_STATE_LEFT)
+	if (dvm->joining) {
+		WRITE_ONCE(dvm->joining->aborted, true);
+		dvm_cluster_fail_join(dvm->joining, KVM_DVM_NO_NODE,
+				      -ECONNABORTED);
+	} else if (dvm->state == KVM_DVM_STATE_NONE ||
+		   dvm->state == KVM_DVM_STATE_LEFT || dvm->leaving) {
 		r = -ENOTCONN;
-	else
+	} else {
 		dvm_cluster_leave(dvm);
+	}
 	mutex_unlock(&dvm->lock);
 	return r;
 }
@@ -273,6 +346,7 @@ static int dvm_check_ping(struct kvm_dvm *dvm, const struct kvm_dvm_ping *p)
 
 static int kvm_dvm_ioctl_ping(struct kvm_dvm *dvm, void __user *argp)
 {
+	struct dvm_cluster *c = NULL;
 	struct kvm_dvm_ping p;
 	int r;
 
@@ -284,8 +358,12 @@ static int kvm_dvm_ioctl_ping(struct kvm_dvm *dvm, void __user *argp)
 	if (!r)
 		r = dvm_check_ping(dvm, &p);
 	if (!r)
-		r = dvm_ping(dvm->cluster, &p);
+		c = dvm_cluster_use(dvm);
 	mutex_unlock(&dvm->lock);
+	if (!r) {
+		r = dvm_ping(c, &p);
+		dvm_cluster_unuse(dvm);
+	}
 
 	if (!r && copy_to_user(argp, &p, sizeof(p)))
 		r = -EFAULT;
@@ -311,6 +389,7 @@ static int kvm_dvm_ioctl_create_memory(struct kvm_dvm *dvm,
 static int kvm_dvm_ioctl_pin(struct kvm_dvm *dvm, void __user *argp,
 			     bool pin)
 {
+	struct file *file = NULL;
 	struct kvm_dvm_pin a;
 	int r;
 
@@ -319,8 +398,18 @@ static int kvm_dvm_ioctl_pin(struct kvm_dvm *dvm, void __user *argp,
 	mutex_lock(&dvm->lock);
 	r = dvm_require_cluster(dvm);
 	if (!r)
-		r = dvm_dsm_pin(dvm, &a, pin);
+		file = dvm_dsm_get_file(dvm);
+	if (!r && !file)
+		r = -ENXIO;
+	if (!r)
+		dvm_cluster_use(dvm);
 	mutex_unlock(&dvm->lock);
+	if (r)
+		return r;
+	/* The file keeps the DSM; LEAVE detaches it and waits for us. */
+	r = dvm_dsm_pin(file->private_data, &a, pin);
+	fput(file);
+	dvm_cluster_unuse(dvm);
 	return r;
 }
 
@@ -399,12 +488,26 @@ int kvm_dvm_vcpu_run_check(struct kvm_vcpu *vcpu)
 	return -ENOLINK;
 }
 
+/* KVM_EXIT_DVM_BROKEN, with the node lost and why. */
+static void dvm_exit_broken(struct kvm_vcpu *vcpu, struct kvm_dvm *dvm)
+{
+	struct kvm_run *run = vcpu->run;
+
+	run->exit_reason = KVM_EXIT_DVM_BROKEN;
+	run->dvm_broken.node = READ_ONCE(dvm->broken_node);
+	run->dvm_broken.error = READ_ONCE(dvm->broken_error);
+}
+
 /* In the vCPU run loop: leave it when the cluster broke. */
 bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 {
+	struct kvm_dvm *dvm = READ_ONCE(vcpu->kvm->dvm);
+
 	if (!kvm_check_request(KVM_REQ_DVM_BROKEN, vcpu))
 		return false;
-	vcpu->run->exit_reason = KVM_EXIT_DVM_BROKEN;
+	if (WARN_ON_ONCE(!dvm))
+		return false;
+	dvm_exit_broken(vcpu, dvm);
 	return true;
 }
 
@@ -422,7 +525,7 @@ int kvm_dvm_vcpu_run_result(struct kvm_vcpu *vcpu, int r)
 	switch (smp_load_acquire(&dvm->state)) {
 	case KVM_DVM_STATE_BROKEN:
 	case KVM_DVM_STATE_LEFT:
-		vcpu->run->exit_reason = KVM_EXIT_DVM_BROKEN;
+		dvm_exit_broken(vcpu, dvm);
 		return 0;
 	}
 	return r;

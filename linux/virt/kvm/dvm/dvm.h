@@ -130,8 +130,10 @@ struct dvm_peer_stats {
 };
 
 struct dvm_peer {
+	struct dvm_cluster *c;
 	u32 id;
 	struct dvm_conn *conn;	/* authenticated connection, under c->lock */
+	struct work_struct hb_work;	/* sends it one heartbeat */
 	bool up;
 	unsigned long last_rx;	/* jiffies */
 	struct sockaddr_storage addr;
@@ -214,15 +216,14 @@ struct dvm_cluster {
 	void *tp;			/* the transport's listener state */
 	unsigned long deadline;		/* jiffies: end of the join */
 	unsigned long peer_timeout;	/* jiffies: silence, or a send stuck */
-	u8 key[KVM_DVM_MAX_KEY];
-	u32 key_len;
-	struct crypto_shash *hmac;
+	struct crypto_shash *hmac;	/* keyed with the cluster key */
 
 	spinlock_t lock;		/* see above */
 	struct list_head conns;
 	wait_queue_head_t wq;
 	bool stopping;
 	int join_err;			/* first failure of the join */
+	bool aborted;			/* a LEAVE ended the join */
 	u32 join_failed_node;
 	u32 nr_up;			/* authenticated peers */
 	DECLARE_BITMAP(ready, KVM_DVM_MAX_NODES);	/* node 0 only */
@@ -241,12 +242,14 @@ struct dvm_cluster {
 	struct xarray calls;
 	u32 next_call_id;
 	int calls_closed;		/* errno of dvm_calls_close() */
+	u32 calls_closed_types;		/* BIT(type): dvm_calls_close_type() */
 
 	struct delayed_work heartbeat;
 	struct work_struct reap_work;
 	struct work_struct broken_work;
 	u32 broken_node;
 	int broken_error;
+	bool has_memory;		/* KVM_DVM_CREATE_MEMORY was done */
 
 	struct dvm_peer peers[];
 };
@@ -254,9 +257,13 @@ struct dvm_cluster {
 /**
  * struct kvm_dvm - DVM state of one VM, from its first DVM ioctl to the
  * VM's destruction
- * @lock: serialises the DVM ioctls
+ * @lock: protects the fields below; never held across a network wait
  * @state: KVM_DVM_STATE_*, read locklessly by the vCPU hooks
  * @cluster: the current or last cluster, NULL when none
+ * @users: ioctls using @cluster without @lock (dvm_cluster_use())
+ * @busy: a JOIN or a SET_LOCAL_VCPUS runs
+ * @joining: the cluster a JOIN forms, until it is published or freed
+ * @leaving: a LEAVE waits for @users
  * @local: vCPUs placed on this node, valid while @state is RUNNING
  */
 struct kvm_dvm {
@@ -265,6 +272,10 @@ struct kvm_dvm {
 	struct mutex lock;		/* see above */
 	int state;
 	struct dvm_cluster *cluster;
+	atomic_t users;
+	bool busy;
+	bool leaving;
+	struct dvm_cluster *joining;
 	u32 nr_vcpus;
 	DECLARE_BITMAP(local, KVM_DVM_MAX_VCPUS);
 	/* last cluster's identity and fate, for KVM_DVM_GET_STATE */
@@ -279,7 +290,8 @@ struct kvm_dvm {
 int dvm_cluster_join(struct kvm_dvm *dvm, struct kvm_dvm_join *join,
 		     const struct kvm_dvm_node_addr *addrs);
 void dvm_cluster_leave(struct kvm_dvm *dvm);
-int dvm_cluster_place_vcpus(struct kvm_dvm *dvm, struct kvm_dvm_vcpus *v);
+int dvm_cluster_place_vcpus(struct kvm_dvm *dvm, struct dvm_cluster *c,
+			    struct kvm_dvm_vcpus *v);
 void dvm_cluster_lost(struct dvm_cluster *c, u32 node, int err);
 void dvm_cluster_fail_join(struct dvm_cluster *c, u32 node, int err);
 void dvm_peer_up(struct dvm_cluster *c, struct dvm_conn *conn);
@@ -310,7 +322,7 @@ void dvm_placement_judge(u32 nr_nodes, unsigned long *const *claims,
 			 const u32 *nr_vcpus, struct dvm_msg_verdict *v);
 
 /* auth.c */
-int dvm_auth_init(struct dvm_cluster *c);
+int dvm_auth_init(struct dvm_cluster *c, const u8 *key, u32 key_len);
 void dvm_auth_exit(struct dvm_cluster *c);
 int dvm_auth_start(struct dvm_conn *conn);
 int dvm_handle_hello(struct dvm_cluster *c, struct dvm_conn *conn,
@@ -344,6 +356,7 @@ struct dvm_rx {
 	struct dvm_wire_msg msg;
 	void *buf;			/* where the payload goes */
 	struct dvm_call *call;		/* the request a reply answers */
+	bool late;			/* a reply nobody waits for any more */
 };
 
 int dvm_rx_header(struct dvm_conn *conn, const struct dvm_wire_hdr *hdr,
@@ -368,13 +381,16 @@ int dvm_reply(struct dvm_cluster *c, u32 node, u16 type, u64 req_id, int err,
 	      const void *buf, u32 len);
 void dvm_calls_fail(struct dvm_cluster *c, u32 node, int err);
 void dvm_calls_close(struct dvm_cluster *c, int err);
+void dvm_calls_close_type(struct dvm_cluster *c, u16 type, int err);
 void dvm_stat_add(u64 *stat, u64 val);
 void dvm_stat_min(u64 *stat, u64 val);
 void dvm_stat_max(u64 *stat, u64 val);
 
 /* dsm.c */
 int dvm_dsm_create(struct kvm_dvm *dvm, const struct kvm_dvm_memory *m);
-int dvm_dsm_pin(struct kvm_dvm *dvm, const struct kvm_dvm_pin *a, bool pin);
+struct file *dvm_dsm_get_file(struct kvm_dvm *dvm);
+int dvm_dsm_pin(struct dvm_dsm *dsm, const struct kvm_dvm_pin *a, bool pin);
+void dvm_dsm_stop(struct kvm_dvm *dvm);
 void dvm_dsm_cluster_broken(struct dvm_cluster *c);
 void dvm_dsm_detach(struct kvm_dvm *dvm);
 int dvm_handle_dsm_req(struct dvm_cluster *c, struct dvm_conn *conn,

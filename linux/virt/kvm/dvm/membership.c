@@ -183,17 +183,19 @@ static void dvm_break(struct dvm_cluster *c, u32 node, int err)
 	}
 	c->broken_node = node;
 	c->broken_error = err;
+	queue_work(system_unbound_wq, &c->broken_work);
+	/*
+	 * Under the lock: a join that is about to publish JOINED either
+	 * sees the breakage here or is JOINED already (dvm_join_publish()).
+	 */
 	WRITE_ONCE(dvm->broken_node, node);
 	WRITE_ONCE(dvm->broken_error, err);
-	queue_work(system_unbound_wq, &c->broken_work);
+	dvm_set_broken(dvm);
+	dvm_dsm_cluster_broken(c);
 	spin_unlock(&c->lock);
 
 	pr_debug("kvm-dvm: node %u: cluster broken, node %u lost (%d)\n",
 		 c->node_id, node, err);
-	dvm_set_broken(dvm);
-	spin_lock(&c->lock);
-	dvm_dsm_cluster_broken(c);
-	spin_unlock(&c->lock);
 	dvm_calls_close(c, -ENOLINK);
 	wake_up_all(&c->wq);
 	dvm_kick_vcpus(dvm->kvm);
@@ -278,12 +280,27 @@ static void dvm_drop_silent(struct dvm_cluster *c)
 	} while (silent);
 }
 
+/*
+ * One peer's heartbeat, in a work item of its own: a send that blocks on
+ * one congested link (for up to the peer timeout) delays no other peer's
+ * heartbeat, nor the check for silent peers.
+ */
+static void dvm_peer_heartbeat_work(struct work_struct *work)
+{
+	struct dvm_peer *p = container_of(work, struct dvm_peer, hb_work);
+
+	dvm_send(p->c, p->id, DVM_MSG_HEARTBEAT, NULL, 0);
+}
+
 static void dvm_heartbeat_work(struct work_struct *work)
 {
 	struct dvm_cluster *c = container_of(to_delayed_work(work),
 					     struct dvm_cluster, heartbeat);
+	u32 i;
 
-	dvm_send_all(c, DVM_MSG_HEARTBEAT, NULL, 0);
+	for (i = 0; i < c->nr_nodes; i++)
+		if (i != c->node_id && !READ_ONCE(c->stopping))
+			queue_work(system_unbound_wq, &c->peers[i].hb_work);
 	dvm_drop_silent(c);
 	if (!READ_ONCE(c->stopping))
 		queue_delayed_work(system_unbound_wq, &c->heartbeat,
@@ -306,8 +323,6 @@ static struct dvm_cluster *dvm_cluster_alloc(struct kvm_dvm *dvm,
 	c->node_id = join->node_id;
 	c->nr_nodes = join->nr_nodes;
 	c->transport = join->transport;
-	c->key_len = join->key_len;
-	memcpy(c->key, join->key, join->key_len);
 	c->peer_timeout = msecs_to_jiffies(join->peer_timeout_ms ?:
 					   KVM_DVM_PEER_TIMEOUT_DEFAULT_MS);
 	c->net = get_net(current->nsproxy->net_ns);
@@ -324,6 +339,8 @@ static struct dvm_cluster *dvm_cluster_alloc(struct kvm_dvm *dvm,
 	c->join_failed_node = KVM_DVM_NO_NODE;
 	for (i = 0; i < c->nr_nodes; i++) {
 		c->peers[i].id = i;
+		c->peers[i].c = c;
+		INIT_WORK(&c->peers[i].hb_work, dvm_peer_heartbeat_work);
 		dvm_to_sockaddr(&addrs[i], &c->peers[i].addr);
 	}
 	return c;
@@ -344,6 +361,9 @@ static void dvm_cluster_destroy(struct dvm_cluster *c, bool started)
 		c->ops->stop(c);
 	cancel_work_sync(&c->reap_work);
 	dvm_conns_release_all(c);
+	/* A heartbeat blocked in a send ended with its connection. */
+	for (i = 0; i < c->nr_nodes; i++)
+		cancel_work_sync(&c->peers[i].hb_work);
 	dvm_calls_fail(c, KVM_DVM_NO_NODE, -ENOLINK);
 	WARN_ON_ONCE(!xa_empty(&c->calls));
 	xa_destroy(&c->calls);
@@ -351,7 +371,6 @@ static void dvm_cluster_destroy(struct dvm_cluster *c, bool started)
 		kfree(c->claims[i]);
 	dvm_auth_exit(c);
 	put_net(c->net);
-	memzero_explicit(c->key, sizeof(c->key));
 	kvfree(c);
 }
 
@@ -449,6 +468,22 @@ static void dvm_abort_join(struct dvm_cluster *c, int err, u32 node)
 	dvm_send_all(c, DVM_MSG_ABORT, &e, sizeof(e));
 }
 
+/*
+ * JOINED, or BROKEN if a peer was lost since mesh-up: under the cluster's
+ * lock, dvm_break() ran either before (its loss is taken over here) or
+ * runs after, and then finds JOINED.
+ */
+static void dvm_join_publish(struct kvm_dvm *dvm, struct dvm_cluster *c)
+{
+	spin_lock(&c->lock);
+	WRITE_ONCE(dvm->broken_node, c->broken_node);
+	WRITE_ONCE(dvm->broken_error, c->broken_error);
+	/* The vCPU hooks see the cluster's identity with the state. */
+	smp_store_release(&dvm->state, c->broken_error ?
+			  KVM_DVM_STATE_BROKEN : KVM_DVM_STATE_JOINED);
+	spin_unlock(&c->lock);
+}
+
 int dvm_cluster_join(struct kvm_dvm *dvm, struct kvm_dvm_join *join,
 		     const struct kvm_dvm_node_addr *addrs)
 {
@@ -458,17 +493,19 @@ int dvm_cluster_join(struct kvm_dvm *dvm, struct kvm_dvm_join *join,
 	unsigned long i;
 	int r;
 
-	lockdep_assert_held(&dvm->lock);
-
 	c = dvm_cluster_alloc(dvm, join, addrs);
 	if (!c)
 		return -ENOMEM;
+	/* From here on LEAVE can end the join (dvm_cluster_fail_join()). */
+	mutex_lock(&dvm->lock);
+	dvm->joining = c;
+	mutex_unlock(&dvm->lock);
 	c->ops = dvm_transport(join->transport);
 	if (!c->ops) {
 		r = -EOPNOTSUPP;
 		goto fail;
 	}
-	r = dvm_auth_init(c);
+	r = dvm_auth_init(c, join->key, join->key_len);
 	if (r)
 		goto fail;
 
@@ -481,24 +518,40 @@ int dvm_cluster_join(struct kvm_dvm *dvm, struct kvm_dvm_join *join,
 		goto fail;
 	}
 
+	mutex_lock(&dvm->lock);
+	dvm->joining = NULL;
+	r = READ_ONCE(c->aborted) ? -ECONNABORTED : 0;
+	if (r) {
+		/* A LEAVE ended it as it completed. */
+		mutex_unlock(&dvm->lock);
+		dvm_abort_join(c, r, KVM_DVM_NO_NODE);
+		dvm_cluster_destroy(c, started);
+		return r;
+	}
 	kvm_for_each_vcpu(i, vcpu, dvm->kvm)
 		kvm_clear_request(KVM_REQ_DVM_BROKEN, vcpu);
 	dvm->cluster = c;
 	dvm->node_id = c->node_id;
+	dvm->nr_vcpus = 0;
 	dvm->nr_nodes = c->nr_nodes;
 	dvm->transport = c->transport;
-	dvm->nr_vcpus = 0;
-	WRITE_ONCE(dvm->broken_node, KVM_DVM_NO_NODE);
-	WRITE_ONCE(dvm->broken_error, 0);
-	/* The vCPU hooks see the cluster's identity with the state. */
-	smp_store_release(&dvm->state, KVM_DVM_STATE_JOINED);
+	dvm_join_publish(dvm, c);
+	mutex_unlock(&dvm->lock);
 	return 0;
 
 fail:
+	mutex_lock(&dvm->lock);
+	dvm->joining = NULL;
+	mutex_unlock(&dvm->lock);
 	dvm_cluster_destroy(c, started);
 	return r;
 }
 
+/*
+ * Called with @dvm->lock, which it lets go of while the ioctls that use
+ * the cluster without it (dvm_cluster_use()) end: every request fails and
+ * every wait is woken first.
+ */
 void dvm_cluster_leave(struct kvm_dvm *dvm)
 {
 	struct dvm_cluster *c = dvm->cluster;
@@ -510,6 +563,16 @@ void dvm_cluster_leave(struct kvm_dvm *dvm)
 	/* Before the kick: a vCPU that looks again sees LEFT. */
 	smp_store_release(&dvm->state, KVM_DVM_STATE_LEFT);
 	dvm_kick_vcpus(dvm->kvm);
+
+	dvm->leaving = true;
+	dvm_dsm_stop(dvm);
+	dvm_calls_close(c, -ENOLINK);
+	wake_up_all(&c->wq);
+	mutex_unlock(&dvm->lock);
+	wait_var_event(&dvm->users, !atomic_read(&dvm->users));
+	mutex_lock(&dvm->lock);
+	dvm->leaving = false;
+
 	dvm_dsm_detach(dvm);
 	dvm->cluster = NULL;
 	dvm_cluster_destroy(c, true);
@@ -615,19 +678,41 @@ int dvm_handle_verdict(struct dvm_cluster *c, struct dvm_conn *conn,
 
 static bool dvm_placed_or_broken(struct dvm_cluster *c)
 {
-	return READ_ONCE(c->verdict_ready) || READ_ONCE(c->broken_error);
+	return READ_ONCE(c->verdict_ready) || READ_ONCE(c->broken_error) ||
+	       READ_ONCE(c->calls_closed);
 }
 
-int dvm_cluster_place_vcpus(struct kvm_dvm *dvm, struct kvm_dvm_vcpus *v)
+/* The verdict stands: RUNNING, unless the cluster broke or was left. */
+static int dvm_apply_placement(struct kvm_dvm *dvm, struct dvm_cluster *c,
+			       const unsigned long *local, u32 nr_vcpus)
 {
-	struct dvm_cluster *c = dvm->cluster;
+	int old = KVM_DVM_STATE_JOINED;
+	int r = 0;
+
+	mutex_lock(&dvm->lock);
+	if (dvm->cluster != c || dvm->leaving) {
+		r = -ENOLINK;
+		goto out;
+	}
+	dvm->nr_vcpus = nr_vcpus;
+	bitmap_copy(dvm->local, local, KVM_DVM_MAX_VCPUS);
+	/* The vCPU hooks read @local once they see RUNNING. */
+	smp_wmb();
+	if (!try_cmpxchg(&dvm->state, &old, KVM_DVM_STATE_RUNNING))
+		r = -ENOLINK;
+out:
+	mutex_unlock(&dvm->lock);
+	return r;
+}
+
+/* Without @dvm->lock: @c is held with dvm_cluster_use(). */
+int dvm_cluster_place_vcpus(struct kvm_dvm *dvm, struct dvm_cluster *c,
+			    struct kvm_dvm_vcpus *v)
+{
 	DECLARE_BITMAP(local, KVM_DVM_MAX_VCPUS);
 	struct dvm_msg_vcpus m = { .nr_vcpus = cpu_to_le32(v->nr_vcpus) };
-	int old = KVM_DVM_STATE_JOINED;
 	long t;
 	int r, i;
-
-	lockdep_assert_held(&dvm->lock);
 
 	if (v->flags || v->reserved[0] || v->reserved[1])
 		return -EINVAL;
@@ -652,7 +737,7 @@ int dvm_cluster_place_vcpus(struct kvm_dvm *dvm, struct kvm_dvm_vcpus *v)
 
 	t = msecs_to_jiffies(DVM_PLACEMENT_TIMEOUT_MS);
 	t = wait_event_interruptible_timeout(c->wq, dvm_placed_or_broken(c), t);
-	if (READ_ONCE(c->broken_error))
+	if (READ_ONCE(c->broken_error) || READ_ONCE(c->calls_closed))
 		return -ENOLINK;
 	if (t <= 0) {
 		/*
@@ -670,11 +755,5 @@ int dvm_cluster_place_vcpus(struct kvm_dvm *dvm, struct kvm_dvm_vcpus *v)
 		return c->verdict_err;
 	}
 
-	dvm->nr_vcpus = v->nr_vcpus;
-	bitmap_copy(dvm->local, local, KVM_DVM_MAX_VCPUS);
-	/* The vCPU hooks read @local once they see RUNNING. */
-	smp_wmb();
-	if (!try_cmpxchg(&dvm->state, &old, KVM_DVM_STATE_RUNNING))
-		return -ENOLINK;
-	return 0;
+	return dvm_apply_placement(dvm, c, local, v->nr_vcpus);
 }

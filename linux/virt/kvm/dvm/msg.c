@@ -75,7 +75,29 @@ static const struct dvm_msg_type_info dvm_msg_types[DVM_MSG_NR_TYPES] = {
 
 /* Statistics: the VM's counters are u64 fields of the binary stats. */
 static_assert(sizeof(atomic64_t) == sizeof(u64));
-static_assert(KVM_DVM_STAT_TYPES == DVM_MSG_STAT_TYPES);
+
+/* Where a wire message type is counted: the uapi's own numbering. */
+static const u8 dvm_msg_stat_index[DVM_MSG_NR_TYPES] = {
+	[DVM_MSG_HELLO] = KVM_DVM_STAT_MSG_HELLO,
+	[DVM_MSG_CHALLENGE] = KVM_DVM_STAT_MSG_CHALLENGE,
+	[DVM_MSG_PROOF] = KVM_DVM_STAT_MSG_PROOF,
+	[DVM_MSG_WELCOME] = KVM_DVM_STAT_MSG_WELCOME,
+	[DVM_MSG_REJECT] = KVM_DVM_STAT_MSG_REJECT,
+	[DVM_MSG_MESH_READY] = KVM_DVM_STAT_MSG_MESH_READY,
+	[DVM_MSG_MESH_UP] = KVM_DVM_STAT_MSG_MESH_UP,
+	[DVM_MSG_ABORT] = KVM_DVM_STAT_MSG_ABORT,
+	[DVM_MSG_HEARTBEAT] = KVM_DVM_STAT_MSG_HEARTBEAT,
+	[DVM_MSG_BROKEN] = KVM_DVM_STAT_MSG_BROKEN,
+	[DVM_MSG_LEAVE] = KVM_DVM_STAT_MSG_LEAVE,
+	[DVM_MSG_VCPUS] = KVM_DVM_STAT_MSG_VCPUS,
+	[DVM_MSG_VCPUS_VERDICT] = KVM_DVM_STAT_MSG_VCPUS_VERDICT,
+	[DVM_MSG_ECHO] = KVM_DVM_STAT_MSG_ECHO,
+	[DVM_MSG_DSM_REQ] = KVM_DVM_STAT_MSG_DSM_REQ,
+	[DVM_MSG_DSM_DONE] = KVM_DVM_STAT_MSG_DSM_DONE,
+	[DVM_MSG_DSM_FETCH] = KVM_DVM_STAT_MSG_DSM_FETCH,
+};
+
+static_assert(DVM_MSG_NR_TYPES - 1 <= KVM_DVM_STAT_TYPES);
 
 void dvm_stat_add(u64 *stat, u64 val)
 {
@@ -99,10 +121,11 @@ static void dvm_count_msg(struct dvm_cluster *c, u32 node, bool tx, u16 type,
 {
 	struct kvm_dvm_vm_stat *s = dvm_vm_stat(c);
 	u64 bytes = sizeof(struct dvm_wire_hdr) + len;
+	u8 i = dvm_msg_stat_index[type];
 	struct dvm_peer_stats *ps;
 
-	dvm_stat_add(tx ? &s->tx_msgs[type] : &s->rx_msgs[type], 1);
-	dvm_stat_add(tx ? &s->tx_bytes[type] : &s->rx_bytes[type], bytes);
+	dvm_stat_add(tx ? &s->tx_msgs[i] : &s->rx_msgs[i], 1);
+	dvm_stat_add(tx ? &s->tx_bytes[i] : &s->rx_bytes[i], bytes);
 	if (node >= c->nr_nodes)
 		return;
 	ps = &c->peers[node].stats;
@@ -284,11 +307,19 @@ void dvm_conn_free(struct dvm_conn *conn)
 	conn->rx_buf = NULL;
 }
 
+/*
+ * The transport's release stops the receiver (TCP's rx thread, RDMA's
+ * completion work) and frees @conn: the receive buffer, which the
+ * receiver may still be filling until then, goes only after it.
+ */
 static void dvm_conn_release(struct dvm_conn *conn)
 {
+	void *rx_buf = conn->rx_buf;
+
 	wait_var_event(&conn->users, !atomic_read(&conn->users));
-	dvm_conn_free(conn);
+	conn->rx_buf = NULL;
 	conn->c->ops->release(conn);
+	kvfree(rx_buf);
 }
 
 void dvm_reap_work(struct work_struct *work)
@@ -350,22 +381,26 @@ static int dvm_rx_malformed(struct dvm_conn *conn)
 	return -EPROTO;
 }
 
-/* Take the request a reply answers out of the pending ones. */
+/*
+ * Take the request a reply answers out of the pending ones. NULL when
+ * none waits for it any more (it timed out: a late reply); an error
+ * pointer when the reply does not fit the request it names.
+ */
 static struct dvm_call *dvm_claim_call(struct dvm_conn *conn,
 				       const struct dvm_wire_msg *msg)
 {
 	struct dvm_cluster *c = conn->c;
 	struct dvm_call *call;
 
-	if (msg->req_id > U32_MAX)
-		return NULL;
+	if (msg->req_id > U32_MAX || !msg->req_id)
+		return ERR_PTR(-EPROTO);
 	xa_lock(&c->calls);
 	call = xa_load(&c->calls, msg->req_id);
 	if (call && call->node == conn->node && call->type == msg->type &&
 	    msg->len <= call->resp_max)
 		__xa_erase(&c->calls, msg->req_id);
-	else
-		call = NULL;
+	else if (call)
+		call = ERR_PTR(-EPROTO);
 	xa_unlock(&c->calls);
 	return call;
 }
@@ -388,6 +423,7 @@ int dvm_rx_header(struct dvm_conn *conn, const struct dvm_wire_hdr *hdr,
 	bool authed;
 
 	rx->call = NULL;
+	rx->late = false;
 	rx->buf = conn->rx_buf;
 	if (dvm_wire_parse(hdr, DVM_MSG_NR_TYPES, msg))
 		return dvm_rx_malformed(conn);
@@ -401,9 +437,16 @@ int dvm_rx_header(struct dvm_conn *conn, const struct dvm_wire_hdr *hdr,
 		if (!info->request)
 			return dvm_rx_malformed(conn);
 		rx->call = dvm_claim_call(conn, msg);
-		if (!rx->call)
+		if (IS_ERR(rx->call)) {
+			rx->call = NULL;
 			return dvm_rx_malformed(conn);
-		rx->buf = rx->call->resp;
+		}
+		/* Late: counted, its payload read and dropped. */
+		rx->late = !rx->call;
+		if (rx->late)
+			dvm_stat_add(&dvm_vm_stat(c)->late_replies, 1);
+		else
+			rx->buf = rx->call->resp;
 	} else if (info->request != !!msg->req_id ||
 		   msg->len < info->min_len || msg->len > info->max_len) {
 		return dvm_rx_malformed(conn);
@@ -438,6 +481,38 @@ void dvm_rx_abort(struct dvm_conn *conn, struct dvm_rx *rx, int err)
 	rx->call = NULL;
 }
 
+/*
+ * A reply's status, a peer's number: only the errnos a DVM handler
+ * answers pass. A peer's ENOMEM is its own shortage, not this node's
+ * (which the fault path would retry for ever): EREMOTEIO. Anything else
+ * is counted as malformed and becomes EPROTO.
+ */
+static int dvm_status_errno(struct dvm_cluster *c, u16 status)
+{
+	switch (status) {
+	case 0:
+	case EINVAL:
+	case ERANGE:
+	case ENODEV:
+	case ENXIO:
+	case EBUSY:
+	case EIO:
+	case EPROTO:
+	case ESTALE:
+	case EINTR:
+	case ENOLINK:
+	case ENOTCONN:
+	case ETIMEDOUT:
+	case ECONNRESET:
+	case EOVERFLOW:
+		return -(int)status;
+	case ENOMEM:
+		return -EREMOTEIO;
+	}
+	dvm_stat_count_error(c, false);
+	return -EPROTO;
+}
+
 /**
  * dvm_rx_payload - act on a message whose payload is in place
  * @conn: the connection it came on
@@ -454,9 +529,11 @@ int dvm_rx_payload(struct dvm_conn *conn, struct dvm_rx *rx)
 
 	if (rx->call) {
 		dvm_complete_call(conn->c, rx->call, msg->len,
-				  -(int)msg->status);
+				  dvm_status_errno(conn->c, msg->status));
 		return 0;
 	}
+	if (rx->late)
+		return 0;
 
 	r = info->handler(conn->c, conn, msg, rx->buf, &reply);
 	if (r == DVM_REPLY_LATER)
@@ -587,10 +664,11 @@ int dvm_call_start(struct dvm_cluster *c, struct dvm_call *call, u32 node,
 			    &c->next_call_id, GFP_KERNEL);
 	if (r < 0)
 		return r;
-	/* Pairs with dvm_calls_close(): fail what starts after it. */
-	if (READ_ONCE(c->calls_closed)) {
+	/* Pairs with dvm_calls_close*(): fail what starts after them. */
+	if (READ_ONCE(c->calls_closed) ||
+	    (READ_ONCE(c->calls_closed_types) & BIT(type))) {
 		if (xa_erase(&c->calls, call->id) == call)
-			return c->calls_closed;
+			return c->calls_closed ?: -ENOLINK;
 		wait_for_completion(&call->done);
 		return call->status;
 	}
@@ -693,6 +771,26 @@ void dvm_calls_fail(struct dvm_cluster *c, u32 node, int err)
 	xa_unlock(&c->calls);
 }
 
+/* Fail every pending request of @type and, from now on, every new one. */
+void dvm_calls_close_type(struct dvm_cluster *c, u16 type, int err)
+{
+	static_assert(DVM_MSG_NR_TYPES <= 32);
+
+	struct dvm_call *call;
+	unsigned long id;
+
+	xa_lock(&c->calls);
+	WRITE_ONCE(c->calls_closed_types, c->calls_closed_types | BIT(type));
+	xa_for_each(&c->calls, id, call) {
+		if (call->type != type)
+			continue;
+		__xa_erase(&c->calls, id);
+		call->status = err;
+		complete(&call->done);
+	}
+	xa_unlock(&c->calls);
+}
+
 /* Fail every pending request and, from now on, every new one. */
 void dvm_calls_close(struct dvm_cluster *c, int err)
 {
@@ -749,10 +847,15 @@ static struct dvm_ping_slot *dvm_ping_alloc(u32 depth)
 	return slots;
 }
 
+/*
+ * An echo is waited for as long as the peer may stay silent before it is
+ * lost (the join's peer_timeout_ms); a reply after that is late, counted
+ * and dropped.
+ */
 static int dvm_ping_finish(struct dvm_cluster *c, struct dvm_ping_slot *s,
 			   struct kvm_dvm_ping *p, u32 *done)
 {
-	int r = dvm_call_wait(c, &s->call, msecs_to_jiffies(10000));
+	int r = dvm_call_wait(c, &s->call, c->peer_timeout);
 
 	s->busy = false;
 	if (r)
@@ -805,7 +908,7 @@ int dvm_ping(struct dvm_cluster *c, struct kvm_dvm_ping *p)
 	/* On an error, the requests in flight still own their slots. */
 	for (i = 0; i < p->depth; i++)
 		if (slots[i].busy)
-			dvm_call_wait(c, &slots[i].call, msecs_to_jiffies(10000));
+			dvm_call_wait(c, &slots[i].call, c->peer_timeout);
 	p->total_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
 	if (done)
 		p->avg_ns = div64_u64(p->avg_ns, done);

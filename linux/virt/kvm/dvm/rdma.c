@@ -498,8 +498,12 @@ static void dvm_rdma_destroy(struct dvm_rdma_conn *rc)
 /* Free a connection the core never saw. */
 static void dvm_rdma_discard(struct dvm_rdma_conn *rc)
 {
-	dvm_conn_free(&rc->conn);
+	void *rx_buf = rc->conn.rx_buf;
+
+	/* The receive work may use the buffer until it is stopped. */
+	rc->conn.rx_buf = NULL;
 	dvm_rdma_destroy(rc);
+	kvfree(rx_buf);
 }
 
 /* Receiving, in process context */

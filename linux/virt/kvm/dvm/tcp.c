@@ -125,7 +125,6 @@ static void dvm_tcp_tune(struct dvm_cluster *c, struct socket *sock)
 {
 	tcp_sock_set_nodelay(sock->sk);
 	sock->sk->sk_sndtimeo = c->peer_timeout;
-	sk_set_memalloc(sock->sk);
 	sock->sk->sk_allocation = GFP_KERNEL;
 }
 

@@ -80,9 +80,7 @@ enum dvm_msg_type {
 	DVM_MSG_NR_TYPES
 };
 
-/* Room in per-type statistics, for types later issues add. */
-#define DVM_MSG_STAT_TYPES	32
-static_assert(DVM_MSG_NR_TYPES <= DVM_MSG_STAT_TYPES);
+/* Statistics count a type under its uapi index (msg.c), not this number. */
 
 #define DVM_NONCE_SIZE		32
 #define DVM_MAC_SIZE		32	/* HMAC-SHA256 */
@@ -148,6 +146,7 @@ struct dvm_msg_dsm_req {
 #define DVM_DSM_GRANT_ZERO	BIT(1)	/* never written: a zero page */
 
 struct dvm_msg_dsm_grant {
+	__le64 page;		/* the page requested: a late grant says it */
 	__le32 version;		/* of the data the requester now holds */
 	__le16 flags;		/* DVM_DSM_GRANT_* */
 	__le16 pad;		/* must be zero */
