@@ -32,7 +32,7 @@ static inline int __dsm_create(struct kvm_vm *vm, uint64_t size,
 {
 	struct kvm_dvm_memory m = { .size = size, .flags = flags };
 
-	return ioctl(vm->fd, KVM_DVM_CREATE_MEMORY, &m);
+	return __vm_ioctl(vm, KVM_DVM_CREATE_MEMORY, &m);
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include "dvm_dsm.h"
 
 /* Guest programs; their arguments: node id, nodes, iterations. */
@@ -270,7 +271,7 @@ static int __dsm_pin(struct kvm_vm *vm, unsigned long cmd, uint64_t off,
 {
 	struct kvm_dvm_pin p = { .offset = off, .size = size };
 
-	return ioctl(vm->fd, cmd, &p);
+	return __vm_ioctl(vm, cmd, &p);
 }
 
 /*
@@ -479,9 +480,16 @@ static void test_pingpong(int n, uint64_t rounds)
 
 static void test_counters(int n, int vcpus, uint64_t iters)
 {
+	uint64_t handed = 0;
+	int i;
+
 	cluster_up_vcpus(n, vcpus);
 	run_all(PROG_COUNTERS, iters);
 	dsm_counters_check(dsm[n - 1].hva, vcpus, iters);
+	/* KVM's first try at a missing page may not wait: handed over. */
+	for (i = 0; i < n; i++)
+		handed += dsm_stat(i, "dvm_dsm_handed_over");
+	DVM_ASSERT(handed > 0, "no vCPU fault was handed over");
 	cluster_down(n);
 	ksft_test_result_pass("%d nodes, %d vCPUs: lock inc, lock xadd, cmpxchg, spinlock: %lu increments each, exact\n",
 			      n, vcpus, (unsigned long)(vcpus * iters));
@@ -555,6 +563,47 @@ static void sleep_ms(int ms)
 	usleep(ms * 1000);
 }
 
+/* DSM requests node @i received: DSM_REQ and DSM_FETCH messages. */
+static uint64_t dsm_requests_in(int i)
+{
+	struct dvm_stats s;
+	uint64_t n;
+
+	dvm_stats_open(nodes[i].vm, &s);
+	n = dvm_stats_type(&s, "dvm_rx_msgs", KVM_DVM_STAT_MSG_DSM_REQ) +
+	    dvm_stats_type(&s, "dvm_rx_msgs", KVM_DVM_STAT_MSG_DSM_FETCH);
+	dvm_stats_close(&s);
+	return n;
+}
+
+/*
+ * Wait (20 s at most) until node @i received a DSM request more than
+ * @before: the other node's request for a page @i keeps pinned is there,
+ * and waits for the unpin.
+ */
+static void wait_request_in(int i, uint64_t before, const char *what)
+{
+	int ms;
+
+	for (ms = 0; ms < 20000 && dsm_requests_in(i) <= before; ms++)
+		sleep_ms(1);
+	DVM_ASSERT(dsm_requests_in(i) > before,
+		   "%s: node %d got no DSM request in 20 s", what, i);
+}
+
+/* Wait (20 s at most) until node @i's statistic @name exceeds @before. */
+static void wait_stat_above(int i, const char *name, uint64_t before,
+			    const char *what)
+{
+	int ms;
+
+	for (ms = 0; ms < 20000 && dsm_stat(i, name) <= before; ms++)
+		sleep_ms(1);
+	DVM_ASSERT(dsm_stat(i, name) > before,
+		   "%s: node %d's %s stayed at %lu for 20 s", what, i, name,
+		   (unsigned long)before);
+}
+
 static sigjmp_buf sigbus_jmp;
 
 static void on_sigbus(int sig)
@@ -621,7 +670,7 @@ static void test_size_mismatch(void)
  */
 static void test_pin(void)
 {
-	uint64_t off = PG_PINNED * 4096ULL, faults;
+	uint64_t off = PG_PINNED * 4096ULL, faults, in;
 	struct dsm_runner *rn;
 
 	cluster_up(2);
@@ -629,8 +678,9 @@ static void test_pin(void)
 	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_PIN, off, 4096), "PIN");
 	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_PIN, off, 8192),
 		      "PIN twice and one more page");
+	in = dsm_requests_in(1);
 	rn = runner_start(0, PROG_READ_ONE, 0, false);
-	sleep_ms(500);
+	wait_request_in(1, in, "PIN");
 	DVM_ASSERT(!READ_ONCE(rn->done), "vCPU read a pinned page");
 	faults = dsm_stat(1, "dvm_dsm_fault_count");
 	WRITE_ONCE(*hptr(1, PG_PINNED, 0), 222);
@@ -692,15 +742,16 @@ static void *map_and_unmap(void *arg)
 static void pin_wait_unlocked(uint64_t page, uint64_t value)
 {
 	struct pin_reader rd = { .word = hptr(0, page, 0) };
-	uint64_t off = page * 4096;
+	uint64_t off = page * 4096, in;
 	pthread_t reader, mapper;
 	int go = 0, ms;
 
 	WRITE_ONCE(*hptr(1, page, 0), value);
 	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_PIN, off, 4096), "PIN");
 	pthread_create(&mapper, NULL, map_and_unmap, &go);
+	in = dsm_requests_in(1);
 	pthread_create(&reader, NULL, read_word, &rd);
-	sleep_ms(300);
+	wait_request_in(1, in, "a fault on a pinned page");
 	DVM_ASSERT(!READ_ONCE(rd.done), "read a pinned page");
 	WRITE_ONCE(go, 1);
 	for (ms = 0; ms < 20000 && READ_ONCE(go) != 2; ms += 10)
@@ -730,15 +781,16 @@ static void test_pin_wait_unlocked(void)
 /* The node holding a page the other waits for leaves: BROKEN, no hang. */
 static void test_pinned_owner_lost(void)
 {
-	uint64_t t0, ms;
+	uint64_t t0, ms, in;
 	struct dsm_runner *rn;
 
 	cluster_up(2);
 	WRITE_ONCE(*hptr(1, PG_PINNED, 0), 333);
 	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_PIN, PG_PINNED * 4096ULL,
 				4096), "PIN");
+	in = dsm_requests_in(1);
 	rn = runner_start(0, PROG_READ_ONE, 0, false);
-	sleep_ms(300);
+	wait_request_in(1, in, "owner lost");
 	DVM_ASSERT(!READ_ONCE(rn->done), "vCPU read a pinned page");
 	t0 = dvm_now_ns();
 	DVM_ASSERT_OK(__dvm_leave(nodes[1].vm), "LEAVE");
@@ -746,10 +798,180 @@ static void test_pinned_owner_lost(void)
 	ms = (dvm_now_ns() - t0) / 1000000;
 	DVM_ASSERT(rn->exit_reason == KVM_EXIT_DVM_BROKEN,
 		   "exit reason %u, want KVM_EXIT_DVM_BROKEN", rn->exit_reason);
+	DVM_ASSERT(rn->vcpu->run->dvm_broken.node == 1 &&
+		   rn->vcpu->run->dvm_broken.error == -ECONNRESET,
+		   "kvm_run->dvm_broken: node %u error %d, want 1 %d",
+		   rn->vcpu->run->dvm_broken.node,
+		   rn->vcpu->run->dvm_broken.error, -ECONNRESET);
 	DVM_ASSERT(ms < 5000, "vCPU out after %lu ms", (unsigned long)ms);
 	cluster_down(2);
 	ksft_test_result_pass("owner of a page lost: the waiting vCPU exits KVM_EXIT_DVM_BROKEN after %lu ms\n",
 			      (unsigned long)ms);
+}
+
+/*
+ * A process that only maps the memory file is killed while its fault
+ * waits for a page node 1 keeps pinned: it dies at once, the request goes
+ * on in a work item (handed over, counted), nothing breaks, and after the
+ * unpin the page comes to node 0 with node 1's data.
+ */
+static void test_killed_waiter(void)
+{
+	uint64_t in, handed, faults, late, malformed;
+	uint64_t off = PG_PINNED * 4096ULL;
+	int status, ms, i;
+	pid_t pid;
+
+	cluster_up(2);
+	WRITE_ONCE(*hptr(1, PG_PINNED, 0), 777);
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_PIN, off, 4096), "PIN");
+	in = dsm_requests_in(1);
+	handed = dsm_stat(0, "dvm_dsm_handed_over");
+	late = dsm_stat(0, "dvm_late_replies") + dsm_stat(1, "dvm_late_replies");
+	malformed = dsm_stat(0, "dvm_malformed") + dsm_stat(1, "dvm_malformed");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		/* The child's only access: it never returns. */
+		_exit(READ_ONCE(*hptr(0, PG_PINNED, 0)) == 777 ? 3 : 4);
+	}
+	wait_request_in(1, in, "killed waiter");
+	DVM_ASSERT(!kill(pid, SIGKILL), "kill: %s", strerror(errno));
+	for (ms = 0; ms < 10000; ms++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		sleep_ms(1);
+	}
+	DVM_ASSERT(ms < 10000, "the killed process did not die in 10 s");
+	DVM_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		   "the child ended with status %#x, want SIGKILL", status);
+	DVM_ASSERT(dsm_stat(0, "dvm_dsm_handed_over") == handed + 1,
+		   "node 0 handed %lu requests over, want 1",
+		   (unsigned long)(dsm_stat(0, "dvm_dsm_handed_over") - handed));
+
+	/* The request is still on; after the unpin it completes. */
+	faults = dsm_stat(0, "dvm_dsm_fault_count");
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_UNPIN, off, 4096),
+		      "UNPIN");
+	wait_stat_above(0, "dvm_dsm_fault_count", faults,
+			"the handed-over request");
+	DVM_ASSERT(hword(0, PG_PINNED, 0) == 777, "node 0 read %lu, want 777",
+		   (unsigned long)hword(0, PG_PINNED, 0));
+	WRITE_ONCE(*hptr(0, PG_PINNED, 0), 778);
+	DVM_ASSERT(hword(1, PG_PINNED, 0) == 778, "node 1 read %lu, want 778",
+		   (unsigned long)hword(1, PG_PINNED, 0));
+	for (i = 0; i < 2; i++)
+		DVM_ASSERT(dvm_state(nodes[i].vm) == KVM_DVM_STATE_RUNNING,
+			   "node %d: state %s after the kill", i,
+			   dvm_state_name(dvm_state(nodes[i].vm)));
+	DVM_ASSERT(dsm_stat(0, "dvm_late_replies") +
+		   dsm_stat(1, "dvm_late_replies") == late &&
+		   dsm_stat(0, "dvm_malformed") +
+		   dsm_stat(1, "dvm_malformed") == malformed,
+		   "late replies or malformed messages after the kill");
+	cluster_down(2);
+	ksft_test_result_pass("a waiter killed on a pinned page: dies at once, its request handed over and finished after the unpin, cluster up\n");
+}
+
+static void on_sigusr1(int sig)
+{
+}
+
+struct pinner {
+	struct kvm_vm *vm;
+	uint64_t off;
+	int ret;
+	int err;
+	bool done;
+};
+
+static void *pin_thread(void *arg)
+{
+	struct pinner *p = arg;
+
+	p->ret = __dsm_pin(p->vm, KVM_DVM_PIN, p->off, 4096);
+	p->err = p->ret ? errno : 0;
+	WRITE_ONCE(p->done, true);
+	return NULL;
+}
+
+/* Wait (20 s at most) for @p's PIN to return. */
+static void pinner_wait(struct pinner *p, const char *what)
+{
+	int ms;
+
+	for (ms = 0; ms < 20000 && !READ_ONCE(p->done); ms++)
+		sleep_ms(1);
+	DVM_ASSERT(READ_ONCE(p->done), "%s: PIN still waits after 20 s", what);
+}
+
+/*
+ * A PIN waiting for a page pinned on the other node: a signal ends it
+ * (EINTR; two nodes pinning each other's pages break the cycle so), and
+ * meanwhile GET_STATE answers at once and LEAVE ends it (ENOLINK): the
+ * VM's DVM lock is not held across the wait.
+ */
+static void test_pin_abortable(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigusr1 };
+	uint64_t off = PG_PINNED * 4096ULL, in, handed, faults, t0, get_ms;
+	struct pinner p = { .off = off };
+	struct kvm_dvm_state st;
+	pthread_t t;
+
+	sigaction(SIGUSR1, &sa, NULL);	/* no SA_RESTART */
+	cluster_up(2);
+	p.vm = nodes[0].vm;
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_PIN, off, 4096), "PIN");
+
+	in = dsm_requests_in(1);
+	handed = dsm_stat(0, "dvm_dsm_handed_over");
+	pthread_create(&t, NULL, pin_thread, &p);
+	wait_request_in(1, in, "PIN on a pinned page");
+	t0 = dvm_now_ns();
+	dvm_get_state(nodes[0].vm, &st, NULL, 0);
+	get_ms = (dvm_now_ns() - t0) / 1000000;
+	DVM_ASSERT(!READ_ONCE(p.done) && st.state == KVM_DVM_STATE_RUNNING,
+		   "GET_STATE while a PIN waits: state %s, PIN done %d",
+		   dvm_state_name(st.state), p.done);
+	pthread_kill(t, SIGUSR1);
+	pinner_wait(&p, "signal");
+	pthread_join(t, NULL);
+	DVM_ASSERT(p.ret == -1 && p.err == EINTR,
+		   "interrupted PIN: ret %d errno %d, want EINTR", p.ret, p.err);
+	DVM_ASSERT(dsm_stat(0, "dvm_dsm_handed_over") == handed + 1,
+		   "interrupted PIN: %lu requests handed over, want 1",
+		   (unsigned long)(dsm_stat(0, "dvm_dsm_handed_over") - handed));
+	/* Its request ends after the unpin; then a PIN gets the page. */
+	faults = dsm_stat(0, "dvm_dsm_fault_count");
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_UNPIN, off, 4096),
+		      "UNPIN");
+	wait_stat_above(0, "dvm_dsm_fault_count", faults, "interrupted PIN");
+	DVM_ASSERT_OK(__dsm_pin(nodes[0].vm, KVM_DVM_PIN, off, 4096),
+		      "PIN after the unpin");
+	DVM_ASSERT_OK(__dsm_pin(nodes[0].vm, KVM_DVM_UNPIN, off, 4096),
+		      "UNPIN");
+
+	/* Node 1 pins again; node 0's PIN waits; LEAVE on node 0 ends it. */
+	DVM_ASSERT_OK(__dsm_pin(nodes[1].vm, KVM_DVM_PIN, off, 4096), "PIN");
+	memset(&p, 0, sizeof(p));
+	p.vm = nodes[0].vm;
+	p.off = off;
+	in = dsm_requests_in(1);
+	pthread_create(&t, NULL, pin_thread, &p);
+	wait_request_in(1, in, "PIN before LEAVE");
+	DVM_ASSERT(!READ_ONCE(p.done), "PIN of a page pinned elsewhere returned");
+	DVM_ASSERT_OK(__dvm_leave(nodes[0].vm), "LEAVE while a PIN waits");
+	pinner_wait(&p, "LEAVE");
+	pthread_join(t, NULL);
+	DVM_ASSERT(p.ret == -1 && p.err == ENOLINK,
+		   "PIN ended by LEAVE: ret %d errno %d, want ENOLINK", p.ret,
+		   p.err);
+	dvm_wait_state(nodes[1].vm, KVM_DVM_STATE_BROKEN, 20000,
+		       "the other node");
+	cluster_down(2);
+	ksft_test_result_pass("a PIN waiting for a page pinned elsewhere: a signal ends it (EINTR), GET_STATE answers (%lu ms), LEAVE ends it (ENOLINK)\n",
+			      (unsigned long)get_ms);
 }
 
 static void test_alias_and_move(void)
@@ -868,6 +1090,28 @@ static void test_soak(void)
 			      (unsigned long)fetches);
 }
 
+#define NR_RDMA_TESTS	5
+
+/* The same protocol over the RDMA transport: a subset, for time. */
+static void test_over_rdma(const char *addr)
+{
+	int i;
+
+	if (!addr || !*addr) {
+		for (i = 0; i < NR_RDMA_TESTS; i++)
+			ksft_test_result_skip("over RDMA: DVM_RDMA_ADDR (an IPv4 address of an rxe device) not set\n");
+		return;
+	}
+	ksft_print_msg("over RDMA, on %s:\n", addr);
+	dvm_rdma_addr = addr;
+	test_user(2);
+	test_pingpong(2, 200);
+	test_counters(2, 2, 400);
+	test_pin();
+	test_killed_waiter();
+	dvm_rdma_addr = NULL;
+}
+
 int main(int argc, char *argv[])
 {
 	/* Output is often a file: keep lines in order and complete. */
@@ -879,7 +1123,7 @@ int main(int argc, char *argv[])
 		test_soak();
 		ksft_finished();
 	}
-	ksft_set_plan(17);
+	ksft_set_plan(19 + NR_RDMA_TESTS);
 
 	test_abi();
 	test_size_mismatch();
@@ -897,6 +1141,9 @@ int main(int argc, char *argv[])
 	test_pin();
 	test_pin_wait_unlocked();
 	test_pinned_owner_lost();
+	test_killed_waiter();
+	test_pin_abortable();
 	test_alias_and_move();
+	test_over_rdma(getenv("DVM_RDMA_ADDR"));
 	ksft_finished();
 }

@@ -283,6 +283,8 @@ struct runner {
 	int ret;
 	int err;
 	uint32_t exit_reason;
+	uint32_t broken_node;	/* kvm_run->dvm_broken */
+	int32_t broken_error;
 	uint64_t t_exit;
 	bool done;
 };
@@ -295,6 +297,8 @@ static void *runner_thread(void *arg)
 	r->err = errno;
 	r->t_exit = dvm_now_ns();
 	r->exit_reason = r->vcpu->run->exit_reason;
+	r->broken_node = r->vcpu->run->dvm_broken.node;
+	r->broken_error = r->vcpu->run->dvm_broken.error;
 	WRITE_ONCE(r->done, true);
 	return NULL;
 }
@@ -408,6 +412,12 @@ static void kill_test_child(int node, struct kvm_dvm_node_addr *addrs,
 	DVM_ASSERT(links[KILL_VICTIM].state == KVM_DVM_LINK_DOWN,
 		   "node %d: link to the killed node: state %u, want DOWN within 5 s",
 		   node, links[KILL_VICTIM].state);
+	DVM_ASSERT(vcpus[node]->run->dvm_broken.node == st.broken_node &&
+		   vcpus[node]->run->dvm_broken.error == st.broken_error,
+		   "node %d: kvm_run->dvm_broken says node %u (%d), GET_STATE node %u (%d)",
+		   node, vcpus[node]->run->dvm_broken.node,
+		   vcpus[node]->run->dvm_broken.error, st.broken_node,
+		   st.broken_error);
 	rep.broken_error = st.broken_error;
 
 	dvm_ping_init(&p, !node, 64, 1, 1);
@@ -600,6 +610,14 @@ static void test_leave(void)
 	DVM_ASSERT(st.broken_node == 1 && st.broken_error == -ECONNRESET,
 		   "the leaver's peer: broken_node %u broken_error %d, want 1 %d",
 		   st.broken_node, st.broken_error, -ECONNRESET);
+	DVM_ASSERT(runners[0].broken_node == 1 &&
+		   runners[0].broken_error == -ECONNRESET &&
+		   runners[1].broken_node == KVM_DVM_NO_NODE &&
+		   !runners[1].broken_error,
+		   "kvm_run->dvm_broken: peer's vCPU node %u (%d), want 1 (%d); leaver's node %u (%d), want none (0)",
+		   runners[0].broken_node, runners[0].broken_error,
+		   -ECONNRESET, runners[1].broken_node,
+		   runners[1].broken_error);
 	DVM_ASSERT(links[1].state == KVM_DVM_LINK_DOWN &&
 		   links[0].state == KVM_DVM_LINK_SELF,
 		   "the leaver's peer: links %u %u, want SELF DOWN",
@@ -614,7 +632,7 @@ static void test_leave(void)
 		   "node 0 after LEAVE: state %s",
 		   dvm_state_name(dvm_state(nodes[0].vm)));
 	dvm_free_all(nodes, 2);
-	ksft_test_result_pass("LEAVE: leaver LEFT, peer BROKEN by it with -ECONNRESET, both vCPUs out with KVM_EXIT_DVM_BROKEN (%llu/%llu ms)\n",
+	ksft_test_result_pass("LEAVE: leaver LEFT, peer BROKEN by it with -ECONNRESET, both vCPUs out with KVM_EXIT_DVM_BROKEN and kvm_run->dvm_broken (%llu/%llu ms)\n",
 			      (unsigned long long)(runners[0].t_exit - t_leave) / 1000000,
 			      (unsigned long long)(runners[1].t_exit - t_leave) / 1000000);
 }

@@ -152,7 +152,7 @@ struct msg {
 
 #define NR_PRE_CASES		16
 #define NR_POST_CASES		6
-#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1)
+#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1)
 #define DSM_FILE_PAGES		16
 
 static const uint8_t cluster_key[32] = {
@@ -314,7 +314,7 @@ static bool stat_read(struct kvm_vm *vm, const char *name, uint32_t idx,
 	uint32_t i;
 	int fd;
 
-	fd = ioctl(vm->fd, KVM_GET_STATS_FD, NULL);
+	fd = __vm_ioctl(vm, KVM_GET_STATS_FD, NULL);
 	TEST_ASSERT(fd >= 0, "KVM_GET_STATS_FD: %s", strerror(errno));
 	TEST_ASSERT(pread(fd, &hdr, sizeof(hdr), 0) == sizeof(hdr),
 		    "reading the stats header");
@@ -429,7 +429,7 @@ static void *join_thread(void *arg)
 	memcpy(join.key, cluster_key, sizeof(cluster_key));
 	join.addrs = (uintptr_t)addrs;
 	join.peer_timeout_ms = j->peer_timeout_ms;
-	j->ret = ioctl(j->vm->fd, KVM_DVM_JOIN, &join) ? -errno : 0;
+	j->ret = __vm_ioctl(j->vm, KVM_DVM_JOIN, &join) ? -errno : 0;
 	j->failed_node = join.failed_node;
 	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
 	return NULL;
@@ -489,7 +489,7 @@ static int get_state(struct kvm_vm *vm, struct kvm_dvm_state *st,
 	memset(links, 0, NR_NODES * sizeof(*links));
 	st->nr_links = NR_NODES;
 	st->links = (uintptr_t)links;
-	return ioctl(vm->fd, KVM_DVM_GET_STATE, st) ? -errno : 0;
+	return __vm_ioctl(vm, KVM_DVM_GET_STATE, st) ? -errno : 0;
 }
 
 /* The VM is node @self of a formed cluster, every link up. */
@@ -558,7 +558,7 @@ static bool ping(struct kvm_vm *vm, uint32_t self, uint32_t node)
 	p.size = 4096;
 	p.count = 100;
 	p.depth = 8;
-	if (ioctl(vm->fd, KVM_DVM_PING, &p)) {
+	if (__vm_ioctl(vm, KVM_DVM_PING, &p)) {
 		ksft_print_msg("PING %u->%u: %s\n", self, node, strerror(errno));
 		return false;
 	}
@@ -570,7 +570,7 @@ static bool ping(struct kvm_vm *vm, uint32_t self, uint32_t node)
 
 static void vm_leave_free(struct kvm_vm *vm)
 {
-	ioctl(vm->fd, KVM_DVM_LEAVE, NULL);
+	__vm_ioctl(vm, KVM_DVM_LEAVE, NULL);
 	kvm_vm_free(vm);
 }
 
@@ -1140,6 +1140,7 @@ struct client {
 	uint16_t port;
 	int fd;
 	bool silent;		/* no heartbeats */
+	uint16_t echo_status;	/* answer ECHO requests with it, no payload */
 	uint64_t next_hb;
 	uint64_t last_tx;
 };
@@ -1195,6 +1196,17 @@ static int client_serve(struct client *c, int timeout_ms, int want, int *stop,
 			return r;
 		if (m->type == MSG_HEARTBEAT && !m->len)
 			continue;
+		if (m->type == MSG_ECHO && !(m->flags & WIRE_F_REPLY) &&
+		    c->echo_status) {
+			static struct msg e;
+
+			msg_init(&e, MSG_ECHO, WIRE_F_REPLY, m->req_id, NULL, 0);
+			e.status = c->echo_status;
+			r = msg_send(c->fd, &e, -1);
+			if (r)
+				return r;
+			continue;
+		}
 		if (m->type == MSG_ECHO && !(m->flags & WIRE_F_REPLY)) {
 			r = client_send(c, MSG_ECHO, WIRE_F_REPLY, m->req_id,
 					m->data, m->len);
@@ -1302,9 +1314,9 @@ static void test_echo(void)
 	if (!client_join(&c))
 		goto out;
 	rng_fill(payload, sizeof(payload));
-	rx0 = stat_get(c.vm, "dvm_rx_msgs", MSG_ECHO);
-	rxb0 = stat_get(c.vm, "dvm_rx_bytes", MSG_ECHO);
-	tx0 = stat_get(c.vm, "dvm_tx_msgs", MSG_ECHO);
+	rx0 = stat_get(c.vm, "dvm_rx_msgs", KVM_DVM_STAT_MSG_ECHO);
+	rxb0 = stat_get(c.vm, "dvm_rx_bytes", KVM_DVM_STAT_MSG_ECHO);
+	tx0 = stat_get(c.vm, "dvm_tx_msgs", KVM_DVM_STAT_MSG_ECHO);
 	r = client_send(&c, MSG_ECHO, 0, ECHO_REQ_ID, payload, sizeof(payload));
 	if (r) {
 		ksft_print_msg("sending ECHO: %s\n", strerror(-r));
@@ -1326,14 +1338,14 @@ static void test_echo(void)
 		goto out;
 	}
 	ok = check_joined(c.vm, 0);
-	if (stat_get(c.vm, "dvm_rx_msgs", MSG_ECHO) != rx0 + 1 ||
-	    stat_get(c.vm, "dvm_rx_bytes", MSG_ECHO) !=
+	if (stat_get(c.vm, "dvm_rx_msgs", KVM_DVM_STAT_MSG_ECHO) != rx0 + 1 ||
+	    stat_get(c.vm, "dvm_rx_bytes", KVM_DVM_STAT_MSG_ECHO) !=
 	    rxb0 + sizeof(struct wire_hdr) + sizeof(payload) ||
-	    stat_get(c.vm, "dvm_tx_msgs", MSG_ECHO) != tx0 + 1) {
+	    stat_get(c.vm, "dvm_tx_msgs", KVM_DVM_STAT_MSG_ECHO) != tx0 + 1) {
 		ksft_print_msg("node 0's ECHO stats: rx_msgs +%lu rx_bytes +%lu tx_msgs +%lu\n",
-			       (unsigned long)(stat_get(c.vm, "dvm_rx_msgs", MSG_ECHO) - rx0),
-			       (unsigned long)(stat_get(c.vm, "dvm_rx_bytes", MSG_ECHO) - rxb0),
-			       (unsigned long)(stat_get(c.vm, "dvm_tx_msgs", MSG_ECHO) - tx0));
+			       (unsigned long)(stat_get(c.vm, "dvm_rx_msgs", KVM_DVM_STAT_MSG_ECHO) - rx0),
+			       (unsigned long)(stat_get(c.vm, "dvm_rx_bytes", KVM_DVM_STAT_MSG_ECHO) - rxb0),
+			       (unsigned long)(stat_get(c.vm, "dvm_tx_msgs", KVM_DVM_STAT_MSG_ECHO) - tx0));
 		ok = false;
 	}
 	if (malformed(c.vm) || auth_failures(c.vm)) {
@@ -1380,7 +1392,8 @@ static void post_stray_reply(struct client *c, struct msg *m)
 {
 	uint8_t data[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 
-	msg_init(m, MSG_ECHO, WIRE_F_REPLY, 0xdead0001, data, sizeof(data));
+	/* Id 0 is never a request's. */
+	msg_init(m, MSG_ECHO, WIRE_F_REPLY, 0, data, sizeof(data));
 	msg_send(c->fd, m, -1);
 }
 
@@ -1405,7 +1418,7 @@ static const struct post_case post_cases[NR_POST_CASES] = {
 	{ "bad magic", -EPROTO, post_bad_magic },
 	{ "oversized len", -EPROTO, post_oversized },
 	{ "unknown type 200", -EPROTO, post_unknown_type },
-	{ "REPLY to a request never made", -EPROTO, post_stray_reply },
+	{ "REPLY with request id 0", -EPROTO, post_stray_reply },
 	{ "HELLO after authentication", -EPROTO, post_hello },
 	{ "truncated ECHO payload then close", -ECONNRESET, post_truncated },
 };
@@ -1548,8 +1561,10 @@ static const struct dsm_case dsm_cases[] = {
 	  { .page = 2 }, EINVAL },
 	{ "FETCH with an unknown op", MSG_DSM_FETCH,
 	  { .page = 3, .write = 7 }, EINVAL },
-	{ "FETCH of a page not held there", MSG_DSM_FETCH, { .page = 3 },
-	  ESTALE },
+	{ "FETCH_KEEP of a page not held there", MSG_DSM_FETCH,
+	  { .page = 3, .write = 1 }, ESTALE },
+	{ "INVALIDATE of a page not held there: done already",
+	  MSG_DSM_FETCH, { .page = 3 }, 0 },
 	{ "REQ from a node whose memory has another size", MSG_DSM_REQ,
 	  { .page = 2, .pages = DSM_FILE_PAGES * 2 }, EINVAL },
 	{ "FETCH from a manager whose memory has another size",
@@ -1580,7 +1595,7 @@ static void test_dsm_bad(void)
 	}
 	if (!client_join(&c))
 		goto out;
-	fd = ioctl(c.vm->fd, KVM_DVM_CREATE_MEMORY, &mem);
+	fd = __vm_ioctl(c.vm, KVM_DVM_CREATE_MEMORY, &mem);
 	if (fd < 0) {
 		ksft_print_msg("CREATE_MEMORY: %s\n", strerror(errno));
 		goto out;
@@ -1607,17 +1622,18 @@ static void test_dsm_bad(void)
 			goto out;
 		/* A claimed copy the manager does not know is ignored. */
 		if (m->status != dc->status ||
-		    (!dc->status && (m->len != 8 || !(m->data[4] &
-						     DSM_GRANT_ZERO)))) {
+		    (!dc->status && dc->type == MSG_DSM_REQ &&
+		     (m->len != 16 || !(m->data[12] & DSM_GRANT_ZERO))) ||
+		    (!dc->status && dc->type == MSG_DSM_FETCH && m->len)) {
 			ksft_print_msg("%s: status %u len %u, want %d\n",
 				       dc->name, m->status, m->len,
 				       dc->status);
 			goto out;
 		}
-		if (!dc->status) {
+		if (!dc->status && dc->type == MSG_DSM_REQ) {
 			done_page = dc->req.page;
 			client_send(&c, MSG_DSM_DONE, 0, 0, &done_page, 8);
-		} else {
+		} else if (dc->status) {
 			want_rejected++;
 		}
 	}
@@ -1642,14 +1658,123 @@ out:
 	ksft_test_result(ok, "DSM messages with bad fields: refused, counted, link kept\n");
 }
 
+/* KVM_DVM_PING of node 0 to node 1 (the test), from a thread. */
+struct pinger {
+	struct kvm_vm *vm;
+	pthread_t thread;
+	int ret;
+	int err;
+	int done;
+};
+
+static void *pinger_thread(void *arg)
+{
+	struct pinger *pg = arg;
+	struct kvm_dvm_ping p;
+
+	memset(&p, 0, sizeof(p));
+	p.node = 1;
+	p.size = 8;
+	p.count = 1;
+	p.depth = 1;
+	pg->ret = __vm_ioctl(pg->vm, KVM_DVM_PING, &p);
+	pg->err = pg->ret ? errno : 0;
+	__atomic_store_n(&pg->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * Node 1 answers node 0's ECHO with @status: node 0's PING must fail
+ * with @want, and @malformed more malformed messages are counted.
+ */
+static bool peer_status_case(struct client *c, uint16_t status, int want,
+			     uint64_t malformed_more)
+{
+	struct msg *m = &client_msg;
+	struct pinger pg = { .vm = c->vm };
+	uint64_t m0 = malformed(c->vm);
+	int r;
+
+	c->echo_status = status;
+	pthread_create(&pg.thread, NULL, pinger_thread, &pg);
+	r = client_serve(c, 20000, -1, &pg.done, m);
+	pthread_join(pg.thread, NULL);
+	if (r != 2 || pg.ret != -1 || pg.err != want ||
+	    malformed(c->vm) != m0 + malformed_more) {
+		ksft_print_msg("ECHO answered with status %u: serve %d, PING %d (%s), want %s; malformed +%lu, want +%lu\n",
+			       status, r, pg.ret, strerror(pg.err),
+			       strerror(want),
+			       (unsigned long)(malformed(c->vm) - m0),
+			       (unsigned long)malformed_more);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A reply to a request nobody waits for any more (a PING that timed out)
+ * is counted in dvm_late_replies, its payload dropped: the link stays up.
+ */
+static bool late_reply_case(struct client *c)
+{
+	static uint8_t data[4096];
+	struct msg *m = &client_msg;
+	uint64_t late0 = stat_get(c->vm, "dvm_late_replies", 0);
+	uint64_t m0 = malformed(c->vm);
+	int r;
+
+	rng_fill(data, sizeof(data));
+	r = client_send(c, MSG_ECHO, WIRE_F_REPLY, 0xdead0001, data,
+			sizeof(data));
+	if (!r)
+		r = client_serve(c, 1000, -1, NULL, m);
+	/* Served a second of heartbeats: the link is still there. */
+	if (r != -ETIMEDOUT ||
+	    stat_get(c->vm, "dvm_late_replies", 0) != late0 + 1 ||
+	    malformed(c->vm) != m0) {
+		ksft_print_msg("late reply: serve %s, late +%lu (want 1), malformed +%lu (want 0)\n",
+			       strerror(-r),
+			       (unsigned long)(stat_get(c->vm, "dvm_late_replies", 0) - late0),
+			       (unsigned long)(malformed(c->vm) - m0));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A peer's errno is a number like any other: only a whitelist passes
+ * (a status of 512 would reach userspace as ERESTARTSYS), its ENOMEM is
+ * EREMOTEIO, the rest EPROTO and counted. The link stays up.
+ */
+static void test_peer_status(void)
+{
+	struct client c;
+	bool ok = false;
+
+	if (!hmac_ok()) {
+		ksft_test_result_skip("peer errnos: %s\n", hmac_why);
+		return;
+	}
+	if (!client_join(&c))
+		goto out;
+	ok = peer_status_case(&c, 512, EPROTO, 1) &&
+	     peer_status_case(&c, 0xffff, EPROTO, 1) &&
+	     peer_status_case(&c, ENOMEM, EREMOTEIO, 0) &&
+	     peer_status_case(&c, ESTALE, ESTALE, 0);
+	c.echo_status = 0;
+	ok = ok && late_reply_case(&c) && check_joined(c.vm, 0);
+out:
+	client_end(&c);
+	ksft_test_result(ok, "peer errnos: 512 and 65535 are EPROTO (counted), ENOMEM EREMOTEIO, ESTALE passes; a late reply is counted, not fatal; link up\n");
+}
+
 int main(void)
 {
 	struct sigaction sa;
 	int i;
 
 	ksft_print_header();
-	if (kvm_check_cap(KVM_CAP_DVM) != KVM_DVM_ABI_VERSION)
-		ksft_exit_skip("KVM_CAP_DVM is not %d\n", KVM_DVM_ABI_VERSION);
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_DVM) & KVM_DVM_CAP_CLUSTER);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = noop_handler;
@@ -1670,5 +1795,6 @@ int main(void)
 	test_heartbeat_timeout(0, 3000);
 	test_heartbeat_timeout(7000, 3000);
 	test_dsm_bad();
+	test_peer_status();
 	ksft_finished();
 }

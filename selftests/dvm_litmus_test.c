@@ -369,6 +369,8 @@ static uint64_t dsm_stat_max(int n, const char *name)
 static void litmus_run(const struct litmus *l, uint64_t iters, bool fence)
 {
 	uint64_t hist[16] = { 0 }, sum = 0, forbidden = 0, t0, ms, yields = 0;
+	uint64_t fetches;
+	int distinct;
 	uint64_t res_pages = (iters + PAGE_SIZE - 1) / PAGE_SIZE, inv;
 	bool check = l->forbidden >= 0 && (fence || !l->forbidden_fenced);
 	uint8_t *res[LITMUS_MAX_THREADS] = { NULL };
@@ -432,6 +434,17 @@ static void litmus_run(const struct litmus *l, uint64_t iters, bool fence)
 		   (unsigned long)forbidden, (unsigned long)iters);
 	/* Else the test tested little. */
 	DVM_ASSERT(inv, "%s %s: no page was invalidated", l->name, name);
+	for (o = 0, distinct = 0; o < nr_out; o++)
+		distinct += !!hist[o];
+	fetches = dsm_stat_sum(n, "dvm_dsm_remote_fetches");
+	ksft_print_msg("%s %s: %d distinct outcomes, %lu remote fetches\n",
+		       l->name, name, distinct, (unsigned long)fetches);
+	/* The threads interleaved: data moved between the nodes throughout. */
+	DVM_ASSERT(distinct >= 2 || fetches >= iters / 50,
+		   "%s %s: one outcome only and %lu remote fetches in %lu iterations",
+		   l->name, name, (unsigned long)fetches, (unsigned long)iters);
+	DVM_ASSERT(fetches > 0, "%s %s: no page moved between nodes", l->name,
+		   name);
 	cluster_down(n);
 	ksft_test_result_pass("%s %s: %lu iterations, %s\n", l->name, name,
 			      (unsigned long)iters,

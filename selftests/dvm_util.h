@@ -28,8 +28,7 @@
 #include "kselftest.h"
 
 /* Message types of linux/virt/kvm/dvm/wire.h the tests count. */
-#define DVM_MSG_ECHO		14
-#define DVM_MSG_STAT_TYPES	32
+#define DVM_MSG_ECHO		14	/* on the wire, in tracepoints */
 #define DVM_WIRE_HDR_SIZE	24
 
 #define DVM_KEY_LEN		32
@@ -90,14 +89,15 @@ static inline const char *dvm_state_name(uint32_t state)
 	return state < ARRAY_SIZE(names) ? names[state] : "?";
 }
 
-/* The kernel must have DVM, with the ABI these tests were written for. */
+/* What these tests use of KVM_CAP_DVM's features. */
+#define DVM_TEST_CAPS	(KVM_DVM_CAP_CLUSTER | KVM_DVM_CAP_MEMORY |	\
+			 KVM_DVM_CAP_EXIT_INFO)
+
+/* Skip unless the kernel has DVM with what these tests use. */
 static inline void dvm_require_abi(void)
 {
-	int v = kvm_check_cap(KVM_CAP_DVM);
-
-	if (v != KVM_DVM_ABI_VERSION)
-		ksft_exit_fail_msg("KVM_CAP_DVM is %d, want %d\n", v,
-				   KVM_DVM_ABI_VERSION);
+	TEST_REQUIRE((kvm_check_cap(KVM_CAP_DVM) & DVM_TEST_CAPS) ==
+		     DVM_TEST_CAPS);
 }
 
 /*
@@ -259,12 +259,12 @@ static inline void dvm_join_init(struct kvm_dvm_join *j, uint32_t node_id,
 /* The DVM ioctls, returning the ioctl's value; errno is left as set. */
 static inline int __dvm_join(struct kvm_vm *vm, struct kvm_dvm_join *j)
 {
-	return ioctl(vm->fd, KVM_DVM_JOIN, j);
+	return __vm_ioctl(vm, KVM_DVM_JOIN, j);
 }
 
 static inline int __dvm_set_vcpus(struct kvm_vm *vm, struct kvm_dvm_vcpus *v)
 {
-	return ioctl(vm->fd, KVM_DVM_SET_LOCAL_VCPUS, v);
+	return __vm_ioctl(vm, KVM_DVM_SET_LOCAL_VCPUS, v);
 }
 
 static inline int __dvm_get_state(struct kvm_vm *vm, struct kvm_dvm_state *st,
@@ -274,12 +274,12 @@ static inline int __dvm_get_state(struct kvm_vm *vm, struct kvm_dvm_state *st,
 	memset(st, 0, sizeof(*st));
 	st->links = (uint64_t)(unsigned long)links;
 	st->nr_links = nr_links;
-	return ioctl(vm->fd, KVM_DVM_GET_STATE, st);
+	return __vm_ioctl(vm, KVM_DVM_GET_STATE, st);
 }
 
 static inline int __dvm_leave(struct kvm_vm *vm)
 {
-	return ioctl(vm->fd, KVM_DVM_LEAVE, NULL);
+	return __vm_ioctl(vm, KVM_DVM_LEAVE, NULL);
 }
 
 static inline void dvm_ping_init(struct kvm_dvm_ping *p, uint32_t node,
@@ -295,7 +295,7 @@ static inline void dvm_ping_init(struct kvm_dvm_ping *p, uint32_t node,
 
 static inline int __dvm_ping(struct kvm_vm *vm, struct kvm_dvm_ping *p)
 {
-	return ioctl(vm->fd, KVM_DVM_PING, p);
+	return __vm_ioctl(vm, KVM_DVM_PING, p);
 }
 
 static inline void dvm_get_state(struct kvm_vm *vm, struct kvm_dvm_state *st,
@@ -370,7 +370,7 @@ static inline void *dvm_node_thread(void *arg)
 					      (void *)&node->place;
 	uint64_t t0 = dvm_now_ns();
 
-	node->ret = ioctl(node->vm->fd, node->cmd, p);
+	node->ret = __vm_ioctl(node->vm, node->cmd, p);
 	node->err = node->ret ? errno : 0;
 	node->elapsed_ns = dvm_now_ns() - t0;
 	return NULL;
@@ -485,12 +485,23 @@ static inline void dvm_nodes_create(struct dvm_node *nodes, int n,
 			vm_create_barebones();
 }
 
-/* Join the nodes over TCP on 127.0.0.1 with fresh ports. */
+/* Set (an IPv4 address of an RDMA device): dvm_nodes_join() uses RDMA. */
+static const char *dvm_rdma_addr;
+
+/*
+ * Join the nodes over TCP on 127.0.0.1 with fresh ports, or over RDMA on
+ * dvm_rdma_addr if it is set.
+ */
 static inline void dvm_nodes_join(struct dvm_node *nodes, int n,
 				  const char *what)
 {
 	struct kvm_dvm_node_addr addrs[DVM_MAX_TEST_NODES];
 
+	if (dvm_rdma_addr) {
+		dvm_addrs_ip(addrs, n, dvm_rdma_addr, dvm_ports(n));
+		dvm_join_ok(nodes, n, addrs, KVM_DVM_TRANSPORT_RDMA, what);
+		return;
+	}
 	dvm_addrs_loopback(addrs, n, dvm_ports(n));
 	dvm_join_ok(nodes, n, addrs, KVM_DVM_TRANSPORT_TCP, what);
 }
@@ -653,11 +664,11 @@ static inline uint64_t dvm_stat(struct kvm_vm *vm, const char *name)
 static inline uint64_t dvm_stats_type(struct dvm_stats *s, const char *name,
 				      int type)
 {
-	uint64_t v[DVM_MSG_STAT_TYPES];
-	size_t n = dvm_stats_get(s, name, v, DVM_MSG_STAT_TYPES);
+	uint64_t v[KVM_DVM_STAT_MSG_KINDS];
+	size_t n = dvm_stats_get(s, name, v, KVM_DVM_STAT_MSG_KINDS);
 
-	TEST_ASSERT(n == DVM_MSG_STAT_TYPES, "stat %s has %zu values, want %d",
-		    name, n, DVM_MSG_STAT_TYPES);
+	TEST_ASSERT(n == KVM_DVM_STAT_MSG_KINDS, "stat %s has %zu values, want %d",
+		    name, n, KVM_DVM_STAT_MSG_KINDS);
 	return v[type];
 }
 
@@ -671,10 +682,10 @@ static inline void dvm_echo_stats(struct kvm_vm *vm, struct dvm_echo_stats *e)
 	struct dvm_stats s;
 
 	dvm_stats_open(vm, &s);
-	e->tx_msgs = dvm_stats_type(&s, "dvm_tx_msgs", DVM_MSG_ECHO);
-	e->rx_msgs = dvm_stats_type(&s, "dvm_rx_msgs", DVM_MSG_ECHO);
-	e->tx_bytes = dvm_stats_type(&s, "dvm_tx_bytes", DVM_MSG_ECHO);
-	e->rx_bytes = dvm_stats_type(&s, "dvm_rx_bytes", DVM_MSG_ECHO);
+	e->tx_msgs = dvm_stats_type(&s, "dvm_tx_msgs", KVM_DVM_STAT_MSG_ECHO);
+	e->rx_msgs = dvm_stats_type(&s, "dvm_rx_msgs", KVM_DVM_STAT_MSG_ECHO);
+	e->tx_bytes = dvm_stats_type(&s, "dvm_tx_bytes", KVM_DVM_STAT_MSG_ECHO);
+	e->rx_bytes = dvm_stats_type(&s, "dvm_rx_bytes", KVM_DVM_STAT_MSG_ECHO);
 	dvm_stats_get(&s, "dvm_rtt_count", &e->rtt_count, 1);
 	dvm_stats_close(&s);
 }
