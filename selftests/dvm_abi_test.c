@@ -140,7 +140,7 @@ static void test_join_args(void)
 	base.addrs = (unsigned long)addrs;
 
 	/* The argument itself. */
-	DVM_ASSERT_ERRNO(__vm_ioctl(vm, KVM_DVM_JOIN, NULL), EFAULT,
+	DVM_ASSERT_ERRNO(ioctl(vm->fd, KVM_DVM_JOIN, NULL), EFAULT,
 			 "argument NULL");
 	nr_cases++;
 
@@ -191,7 +191,7 @@ static void test_get_state_args(struct kvm_vm *joined, uint32_t self)
 		for (i = 0; i < 4; i++)
 			ST_CASE(st.reserved[i] = 1, "reserved[i] 1");
 #undef ST_CASE
-		DVM_ASSERT_ERRNO(__vm_ioctl(vm, KVM_DVM_GET_STATE, NULL), EFAULT,
+		DVM_ASSERT_ERRNO(ioctl(vm->fd, KVM_DVM_GET_STATE, NULL), EFAULT,
 				 k ? "joined: argument NULL" :
 				     "never joined: argument NULL");
 		nr_cases++;
@@ -322,7 +322,7 @@ static void test_set_vcpus_args(struct kvm_vm *joined)
 	VCPUS_CASE((v.nr_vcpus = 1023, dvm_vcpus_set(&v, 1023)),
 		   "bit 1023 with nr_vcpus 1023");
 #undef VCPUS_CASE
-	DVM_ASSERT_ERRNO(__vm_ioctl(joined, KVM_DVM_SET_LOCAL_VCPUS, NULL),
+	DVM_ASSERT_ERRNO(ioctl(joined->fd, KVM_DVM_SET_LOCAL_VCPUS, NULL),
 			 EFAULT, "argument NULL");
 	nr_cases++;
 	DVM_ASSERT(dvm_state(joined) == KVM_DVM_STATE_JOINED,
@@ -378,7 +378,7 @@ static void test_ping_args(struct dvm_node *nodes)
 	PING_CASE(p.depth = 0, "depth 0");
 	PING_CASE(p.depth = 257, "depth 257");
 #undef PING_CASE
-	DVM_ASSERT_ERRNO(__vm_ioctl(vm, KVM_DVM_PING, NULL), EFAULT,
+	DVM_ASSERT_ERRNO(ioctl(vm->fd, KVM_DVM_PING, NULL), EFAULT,
 			 "argument NULL");
 	nr_cases++;
 

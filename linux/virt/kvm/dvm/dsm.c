@@ -23,6 +23,7 @@
  * has the states, the messages and every race.
  */
 #include <linux/anon_inodes.h>
+#include <linux/delay.h>
 #include <linux/file.h>
 #include <linux/highmem.h>
 #include <linux/kvm_host.h>
@@ -201,11 +202,36 @@ static void dvm_dsm_unlock_mmap(struct dvm_dsm_waiter *dw)
 
 /* Holders: what the manager asks of a node with a copy */
 
+/* How long a holder waits for a DMA pin of its copy to go. */
+#define DVM_DSM_DMA_WAIT_MS	1000
+
 /*
- * Carry out @op on this node's copy of @page, which the manager believes
- * is of @version. A pinned page waits until it is unpinned. @data gets
- * the page for the FETCH operations.
+ * A copy pinned for DMA (FOLL_PIN: O_DIRECT, a device's window) must not
+ * be taken away or made read-only behind its user: wait (with the folio
+ * lock let go) until the pin is gone, DVM_DSM_DMA_WAIT_MS at most, then
+ * refuse with EBUSY. Returns with the folio locked.
  */
+static int dvm_dsm_wait_unpinned(struct dvm_dsm *dsm, struct folio *folio,
+				 pgoff_t page)
+{
+	int ms;
+
+	for (ms = 0; folio_maybe_dma_pinned(folio); ms++) {
+		if (READ_ONCE(dsm->dead))
+			return -ENOLINK;
+		if (ms >= DVM_DSM_DMA_WAIT_MS) {
+			pr_warn_ratelimited("kvm-dvm: node %u: page %lu is pinned for DMA here: not given away\n",
+					    dsm->node_id, page);
+			dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
+			return -EBUSY;
+		}
+		folio_unlock(folio);
+		msleep(1);
+		folio_lock(folio);
+	}
+	return 0;
+}
+
 static int dvm_dsm_holder_act(struct dvm_dsm *dsm, pgoff_t page, u8 op,
 			      u32 version, void *data)
 {
@@ -246,6 +272,15 @@ static int dvm_dsm_holder_act(struct dvm_dsm *dsm, pgoff_t page, u8 op,
 		r = -ESTALE;
 	}
 
+	/* A Shared copy that stays Shared changes nothing for its users. */
+	if (op != DVM_DSM_OP_FETCH_KEEP || pg->state == DVM_DSM_MODIFIED) {
+		int busy = dvm_dsm_wait_unpinned(dsm, folio, page);
+
+		if (busy) {
+			r = busy;
+			goto out;
+		}
+	}
 	if (data)
 		memcpy_from_page(data, folio_page(folio, 0), 0, PAGE_SIZE);
 	trace_dvm_dsm_invalidate(dsm->node_id, page, op, version);

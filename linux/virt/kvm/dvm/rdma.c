@@ -1102,10 +1102,14 @@ static int dvm_rdma_send(struct dvm_conn *conn, const struct dvm_wire_hdr *hdr,
 	    (!buf && !page && len))
 		return -EINVAL;
 
-	/* A send waiting for a free buffer gives up after peer_timeout. */
-	left = wait_event_interruptible_timeout(rc->tx_wait,
-						(r = dvm_rdma_get_tx(rc, &tx)),
-						rc->conn.c->peer_timeout);
+	/*
+	 * A send waiting for a free buffer gives up after peer_timeout. As
+	 * for TCP, only SIGKILL interrupts it: the signals a VMM uses to
+	 * kick its vCPU threads must not fail a DSM request.
+	 */
+	left = wait_event_killable_timeout(rc->tx_wait,
+					   (r = dvm_rdma_get_tx(rc, &tx)),
+					   rc->conn.c->peer_timeout);
 	if (left < 0)
 		return -EINTR;	/* nothing went out: the link is intact */
 	if (!left) {
