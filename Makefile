@@ -5,12 +5,13 @@
 T := tools
 
 .PHONY: all setup build kernel kernel-debug qemu host-tools selftests \
-	check lint demo bench deb-pkg clean help
+	check check-long lint demo bench deb-pkg clean help
 
 all: build
 
 help:
 	@echo "make check   build everything, run every test (last line: N passed, N failed)"
+	@echo "make check-long  the long fuzz and teardown runs (after make check)"
 	@echo "make demo    boot a 2-host emulated cluster and show KVM, TCP and RDMA"
 	@echo "make bench   benchmarks: BENCH/RATIO lines, JSON under \$$DVM_CACHE/bench"
 	@echo "make lint    checkpatch on our kernel files and patches"
@@ -40,6 +41,9 @@ build: kernel kernel-debug qemu host-tools selftests
 
 check:
 	@$(T)/check
+
+check-long:
+	@$(T)/check-long
 
 lint: setup
 	@$(T)/lint

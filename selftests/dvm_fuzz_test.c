@@ -152,7 +152,7 @@ struct msg {
 
 #define NR_PRE_CASES		16
 #define NR_POST_CASES		6
-#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1)
+#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 2)
 #define DSM_FILE_PAGES		16
 
 static const uint8_t cluster_key[32] = {
@@ -1658,6 +1658,292 @@ out:
 	ksft_test_result(ok, "DSM messages with bad fields: refused, counted, link kept\n");
 }
 
+/* ---- randomized wire fuzzing, counted ---- */
+
+/* Frames each fuzzer sends: argv[1] (make check-long: 100000). */
+static uint64_t fuzz_frames = 2000;
+
+/* A frame of @type with @len random payload bytes, or a mutated header. */
+static void fuzz_frame(struct msg *m, uint16_t type, uint32_t len)
+{
+	rng_fill(m->data, len);
+	msg_init(m, type, 0, 0, NULL, len);
+	/* A quarter: one random bit of the header flipped. */
+	if (rng_next() % 4 == 0) {
+		switch (rng_next() % 7) {
+		case 0:
+			m->magic ^= 1u << (rng_next() % 32);
+			break;
+		case 1:
+			m->version ^= 1u << (rng_next() % 8);
+			break;
+		case 2:
+			m->pad ^= 1u << (rng_next() % 8);
+			break;
+		case 3:
+			m->type ^= 1u << (rng_next() % 16);
+			break;
+		case 4:
+			m->flags ^= 1u << (rng_next() % 16);
+			break;
+		case 5:
+			m->len ^= 1u << (rng_next() % 32);
+			break;
+		default:
+			m->req_id ^= 1ull << (rng_next() % 64);
+			break;
+		}
+	}
+}
+
+/*
+ * Before authentication: @fuzz_frames frames, each on a connection of its
+ * own (a bad one drops it), HELLOs with random payloads and mutated
+ * headers, random bytes, every handshake type. Node 0 must drop or
+ * answer each, count what it drops, and the cluster must not notice.
+ */
+static void test_wire_fuzz_pre(void)
+{
+	static const uint16_t types[] = { MSG_HELLO, MSG_CHALLENGE, MSG_PROOF,
+					  MSG_WELCOME, MSG_REJECT, MSG_ECHO,
+					  MSG_HEARTBEAT, MSG_DSM_REQ };
+	static const uint32_t lens[] = { 48, 72, 32, 0, 8, 64, 0, 24 };
+	struct msg *m = &client_msg;
+	uint64_t sent = 0, m0, a0, t0;
+	struct joiner ja, jb;
+	struct kvm_vm *a, *b;
+	uint16_t port = ports_alloc(NR_NODES);
+	int fd, i, k;
+	bool ok;
+
+	a = vm_create_barebones();
+	b = vm_create_barebones();
+	join_start(&ja, a, 0, port, 0);
+	join_start(&jb, b, 1, port, 0);
+	ok = !join_finish(&ja, 2 * JOIN_TIMEOUT_MS) &&
+	     !join_finish(&jb, 2 * JOIN_TIMEOUT_MS);
+	m0 = malformed(a);
+	a0 = auth_failures(a);
+	t0 = now_ms();
+	while (ok && sent < fuzz_frames) {
+		fd = tcp_connect(port, 5000);
+		if (fd < 0) {
+			ok = false;
+			break;
+		}
+		k = rng_next() % ARRAY_SIZE(types);
+		if (rng_next() % 8 == 0) {
+			/* Plain garbage. */
+			rng_fill(m, sizeof(struct wire_hdr) + 64);
+			write_all(fd, m, sizeof(struct wire_hdr) + 64);
+		} else {
+			if (types[k] == MSG_HELLO && rng_next() % 2)
+				valid_hello(m);
+			else
+				fuzz_frame(m, types[k], lens[k]);
+			if (types[k] == MSG_HELLO && rng_next() % 2)
+				m->data[rng_next() % 16] ^= 1 << (rng_next() % 8);
+			send_or_report(fd, m, -1);
+		}
+		sent++;
+		close(fd);
+	}
+	/* Let node 0 finish with the last connections before it is asked. */
+	for (i = 0; ok && i < 100; i++)
+		sleep_ms(20);
+	ksft_print_msg("wire fuzz before authentication: %lu frames in %lu ms, dvm_malformed +%lu, dvm_auth_failures +%lu\n",
+		       (unsigned long)sent, (unsigned long)(now_ms() - t0),
+		       (unsigned long)(malformed(a) - m0),
+		       (unsigned long)(auth_failures(a) - a0));
+	ok = ok && malformed(a) > m0 && check_joined(a, 0) &&
+	     check_joined(b, 1) && ping(a, 0, 1) && ping(b, 1, 0) &&
+	     !stat_get(a, "dvm_peers_lost", 0);
+	ksft_test_result(ok, "wire fuzz before authentication: %lu frames, seeded; members unaffected\n",
+			 (unsigned long)sent);
+	vm_leave_free(a);
+	vm_leave_free(b);
+}
+
+/* The pages of the client's outstanding DSM requests, by request id. */
+#define FUZZ_REQS	256
+static uint64_t fuzz_req_page[FUZZ_REQS];
+
+/* Drain what node 0 sent; a grant is answered with its DONE. */
+static int fuzz_drain(struct client *c, struct msg *m, uint64_t *replies)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	uint64_t page;
+	int r;
+
+	while (poll(&pfd, 1, 0) == 1) {
+		r = msg_recv(c->fd, m, 5000);
+		if (r <= 0)
+			return r ? r : -ECONNRESET;
+		if (m->type == MSG_ECHO && !(m->flags & WIRE_F_REPLY)) {
+			r = client_send(c, MSG_ECHO, WIRE_F_REPLY, m->req_id,
+					m->data, m->len);
+			if (r)
+				return r;
+			continue;
+		}
+		if (!(m->flags & WIRE_F_REPLY))
+			continue;
+		(*replies)++;
+		if (m->type == MSG_DSM_REQ && !m->status) {
+			page = fuzz_req_page[m->req_id % FUZZ_REQS];
+			r = client_send(c, MSG_DSM_DONE, 0, 0, &page, 8);
+			if (r)
+				return r;
+		}
+	}
+	if (!c->silent && now_ms() >= c->next_hb) {
+		r = client_send(c, MSG_HEARTBEAT, 0, 0, NULL, 0);
+		if (r)
+			return r;
+		c->next_hb = now_ms() + HEARTBEAT_MS;
+	}
+	return 0;
+}
+
+/* One frame from an authenticated node 1: DSM and ECHO fields random. */
+static int fuzz_post_frame(struct client *c, struct msg *m, uint64_t seq)
+{
+	struct wire_dsm_fetch f;
+	struct wire_dsm_req q;
+	uint64_t page;
+
+	switch (rng_next() % 8) {
+	case 0:
+	case 1:
+		memset(&q, 0, sizeof(q));
+		q.page = htole64(rng_next() % 4 ? (rng_next() % DSM_FILE_PAGES) & ~1ull :
+						 rng_next());
+		q.version = htole32(rng_next() % 4 ? 0 : rng_next());
+		q.write = rng_next() % 8 ? rng_next() % 2 : rng_next();
+		q.have = rng_next() % 8 ? rng_next() % 2 : rng_next();
+		q.pages = htole64(rng_next() % 16 ? DSM_FILE_PAGES : rng_next());
+		if (rng_next() % 16 == 0)
+			q.pad[rng_next() % 2] = rng_next();
+		fuzz_req_page[seq % FUZZ_REQS] = le64toh(q.page);
+		return client_send(c, MSG_DSM_REQ, 0, seq, &q, sizeof(q));
+	case 2:
+	case 3:
+		memset(&f, 0, sizeof(f));
+		f.page = htole64(rng_next() % 4 ? rng_next() % DSM_FILE_PAGES :
+						  rng_next());
+		f.version = htole32(rng_next() % 4 ? 0 : rng_next());
+		f.op = rng_next() % 8 ? rng_next() % 3 : rng_next();
+		f.pages = htole64(rng_next() % 16 ? DSM_FILE_PAGES : rng_next());
+		return client_send(c, MSG_DSM_FETCH, 0, seq, &f, sizeof(f));
+	case 4:
+		page = rng_next() % 4 ? rng_next() % DSM_FILE_PAGES : rng_next();
+		return client_send(c, MSG_DSM_DONE, 0, 0, &page, 8);
+	case 5:
+		rng_fill(m->data, 64);
+		return client_send(c, MSG_ECHO, 0, seq, m->data,
+				   rng_next() % 64);
+	case 6:
+		/* A reply to no request, or to one long answered. */
+		return client_send(c, MSG_ECHO, WIRE_F_REPLY,
+				   rng_next() % 2 ? rng_next() | 1 : seq, NULL, 0);
+	default:
+		/* Anything: most of these end the link. */
+		if (rng_next() % 16)
+			return client_send(c, MSG_HEARTBEAT, 0, 0, NULL, 0);
+		fuzz_frame(m, rng_next() % 20, rng_next() % 64);
+		return msg_send(c->fd, m, -1);
+	}
+}
+
+/*
+ * After authentication: @fuzz_frames frames from node 1 (the test) to
+ * node 0: DSM requests, fetches and DONEs with random fields, ECHOs,
+ * stray replies, mutated frames. Node 0 answers or refuses each (counted)
+ * and keeps the link, or breaks the cluster with the documented error
+ * for the frames that must (EPROTO; EIO when node 1 claims to have lost
+ * a page only it had), after which node 1 joins again.
+ */
+static void test_wire_fuzz_post(void)
+{
+	struct kvm_dvm_memory mem = { .size = DSM_FILE_PAGES * 4096 };
+	uint64_t sent = 0, replies = 0, breaks = 0, t0, seq = 1000;
+	uint64_t by_err[3] = { 0 }, rejected = 0, late = 0;
+	struct msg *m = &client_msg;
+	struct kvm_dvm_state st;
+	struct client c;
+	uint64_t when;
+	bool ok = true;
+	int fd = -1, r, i;
+
+	if (!hmac_ok()) {
+		ksft_test_result_skip("wire fuzz after authentication: %s\n",
+				      hmac_why);
+		return;
+	}
+	t0 = now_ms();
+	while (ok && sent < fuzz_frames) {
+		if (!client_join(&c)) {
+			ok = false;
+			break;
+		}
+		fd = __vm_ioctl(c.vm, KVM_DVM_CREATE_MEMORY, &mem);
+		if (fd < 0) {
+			ksft_print_msg("CREATE_MEMORY: %s\n", strerror(errno));
+			ok = false;
+			break;
+		}
+		c.next_hb = now_ms() + HEARTBEAT_MS;
+		r = 0;
+		while (!r && sent < fuzz_frames) {
+			r = fuzz_post_frame(&c, m, seq++);
+			if (!r)
+				sent++;
+			if (!r)
+				r = fuzz_drain(&c, m, &replies);
+		}
+		/* Out of frames: the link must still be up, or be broken. */
+		for (i = 0; !r && i < 30; i++) {
+			sleep_ms(10);
+			r = fuzz_drain(&c, m, &replies);
+		}
+		if (!r) {
+			if (!check_joined(c.vm, 0))
+				ok = false;
+		} else {
+			breaks++;
+			if (!wait_broken(c.vm, 10000, &st, &when)) {
+				ksft_print_msg("the link went, node 0 is not BROKEN: state %u\n",
+					       st.state);
+				ok = false;
+			} else if (st.broken_node != 1 ||
+				   (st.broken_error != -EPROTO &&
+				    st.broken_error != -EIO &&
+				    st.broken_error != -ECONNRESET)) {
+				ksft_print_msg("BROKEN by node %u with %d\n",
+					       st.broken_node, st.broken_error);
+				ok = false;
+			} else {
+				by_err[st.broken_error == -EPROTO ? 0 :
+				       st.broken_error == -EIO ? 1 : 2]++;
+			}
+		}
+		rejected += stat_get(c.vm, "dvm_dsm_rejected", 0);
+		late += stat_get(c.vm, "dvm_late_replies", 0);
+		close(fd);
+		client_end(&c);
+	}
+	ksft_print_msg("wire fuzz after authentication: %lu frames in %lu ms, %lu replies, %lu DSM refusals, %lu late replies, %lu breaks (EPROTO %lu, EIO %lu, ECONNRESET %lu)\n",
+		       (unsigned long)sent, (unsigned long)(now_ms() - t0),
+		       (unsigned long)replies, (unsigned long)rejected,
+		       (unsigned long)late, (unsigned long)breaks,
+		       (unsigned long)by_err[0], (unsigned long)by_err[1],
+		       (unsigned long)by_err[2]);
+	ok = ok && sent == fuzz_frames && replies && rejected;
+	ksft_test_result(ok, "wire fuzz after authentication: %lu frames, %lu replies, %lu refusals, %lu breaks each with the documented error\n",
+			 (unsigned long)sent, (unsigned long)replies,
+			 (unsigned long)rejected, (unsigned long)breaks);
+}
+
 /* KVM_DVM_PING of node 0 to node 1 (the test), from a thread. */
 struct pinger {
 	struct kvm_vm *vm;
@@ -1768,10 +2054,15 @@ out:
 	ksft_test_result(ok, "peer errnos: 512 and 65535 are EPROTO (counted), ENOMEM EREMOTEIO, ESTALE passes; a late reply is counted, not fatal; link up\n");
 }
 
-int main(void)
+int main(int argc, char *argv[])
 {
 	struct sigaction sa;
 	int i;
+
+	if (argc > 1)
+		fuzz_frames = strtoull(argv[1], NULL, 0);
+	if (argc > 2)
+		rng_state = strtoull(argv[2], NULL, 0);
 
 	ksft_print_header();
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_DVM) & KVM_DVM_CAP_CLUSTER);
@@ -1782,7 +2073,12 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 
 	next_port = 10000 + (getpid() % 1000) * 20;
-	rng_state = ((uint64_t)getpid() << 32) ^ now_ms() ^ 0x9e3779b97f4a7c15ull;
+	if (argc <= 2)
+		rng_state = ((uint64_t)getpid() << 32) ^ now_ms() ^
+			    0x9e3779b97f4a7c15ull;
+	ksft_print_msg("seed %lu (to repeat: %s %lu %lu)\n",
+		       (unsigned long)rng_state, argv[0],
+		       (unsigned long)fuzz_frames, (unsigned long)rng_state);
 	hmac_init();
 
 	ksft_set_plan(NR_TESTS);
@@ -1796,5 +2092,7 @@ int main(void)
 	test_heartbeat_timeout(7000, 3000);
 	test_dsm_bad();
 	test_peer_status();
+	test_wire_fuzz_pre();
+	test_wire_fuzz_post();
 	ksft_finished();
 }

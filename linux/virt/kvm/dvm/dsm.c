@@ -214,19 +214,19 @@ static void dvm_dsm_unlock_mmap(struct dvm_dsm_waiter *dw)
 static int dvm_dsm_wait_unpinned(struct dvm_dsm *dsm, struct folio *folio,
 				 pgoff_t page)
 {
-	int ms;
+	unsigned long end = jiffies + msecs_to_jiffies(DVM_DSM_DMA_WAIT_MS);
 
-	for (ms = 0; folio_maybe_dma_pinned(folio); ms++) {
+	while (folio_maybe_dma_pinned(folio)) {
 		if (READ_ONCE(dsm->dead))
 			return -ENOLINK;
-		if (ms >= DVM_DSM_DMA_WAIT_MS) {
+		if (time_after(jiffies, end)) {
 			pr_warn_ratelimited("kvm-dvm: node %u: page %lu is pinned for DMA here: not given away\n",
 					    dsm->node_id, page);
 			dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_rejected, 1);
 			return -EBUSY;
 		}
 		folio_unlock(folio);
-		msleep(1);
+		usleep_range(1000, 2000);
 		folio_lock(folio);
 	}
 	return 0;
