@@ -407,6 +407,9 @@ static int dvm_tcp_send(struct dvm_conn *conn, const struct dvm_wire_hdr *hdr,
 		r = dvm_tcp_send_locked(tc, hdr, buf, page, len);
 	mutex_unlock(&tc->tx_lock);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	/* A peer that closed its end is lost as ECONNRESET, however seen. */
+	if (r == -EPIPE)
+		r = -ECONNRESET;
 	if (r && r != -ENOTCONN)
 		dvm_conn_drop(conn, r);
 	return r;
