@@ -213,6 +213,7 @@ struct dvm_cluster {
 	u32 transport;
 	const struct dvm_transport_ops *ops;
 	struct net *net;		/* of the task that joined */
+	struct mem_cgroup *memcg;	/* of the task that joined: charged */
 	void *tp;			/* the transport's listener state */
 	unsigned long deadline;		/* jiffies: end of the join */
 	unsigned long peer_timeout;	/* jiffies: silence, or a send stuck */

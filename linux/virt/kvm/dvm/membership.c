@@ -5,6 +5,7 @@
  * heartbeats, breakage when a node is lost, and leaving.
  */
 #include <linux/kvm_host.h>
+#include <linux/memcontrol.h>
 #include <linux/slab.h>
 #include <linux/sched/signal.h>
 #include <net/ipv6.h>
@@ -326,6 +327,7 @@ static struct dvm_cluster *dvm_cluster_alloc(struct kvm_dvm *dvm,
 	c->peer_timeout = msecs_to_jiffies(join->peer_timeout_ms ?:
 					   KVM_DVM_PEER_TIMEOUT_DEFAULT_MS);
 	c->net = get_net(current->nsproxy->net_ns);
+	c->memcg = get_mem_cgroup_from_mm(current->mm);
 	spin_lock_init(&c->lock);
 	spin_lock_init(&c->claims_lock);
 	INIT_LIST_HEAD(&c->conns);
@@ -371,6 +373,7 @@ static void dvm_cluster_destroy(struct dvm_cluster *c, bool started)
 		kfree(c->claims[i]);
 	dvm_auth_exit(c);
 	put_net(c->net);
+	mem_cgroup_put(c->memcg);
 	kvfree(c);
 }
 

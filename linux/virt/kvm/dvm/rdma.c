@@ -33,6 +33,7 @@
  */
 #include <linux/highmem.h>
 #include <linux/net.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/wait.h>
 #include <rdma/ib_verbs.h>
@@ -911,8 +912,17 @@ static int dvm_rdma_conn_request(struct dvm_rdma *tp, struct rdma_cm_id *id)
 static int dvm_rdma_listen_handler(struct rdma_cm_id *id,
 				   struct rdma_cm_event *ev)
 {
-	if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST)
-		return dvm_rdma_conn_request(id->context, id);
+	struct dvm_rdma *tp = id->context;
+	struct mem_cgroup *old;
+	int r;
+
+	if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
+		/* Charged to the joining task's memory cgroup, and capped. */
+		old = set_active_memcg(tp->c->memcg);
+		r = dvm_rdma_conn_request(tp, id);
+		set_active_memcg(old);
+		return r;
+	}
 	/* Events of the listener itself: nothing to do until it stops. */
 	return 0;
 }

@@ -9,6 +9,7 @@
  */
 #include <linux/kthread.h>
 #include <linux/net.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <net/sock.h>
@@ -114,6 +115,9 @@ static int dvm_tcp_rx_thread(void *data)
 {
 	struct dvm_tcp_conn *tc = data;
 
+	/* What the peer's messages cost is the joining task's. */
+	set_active_memcg(tc->conn.c->memcg);
+
 	dvm_conn_drop(&tc->conn, dvm_tcp_rx_loop(tc));
 
 	/* The core releases the connection, which stops this thread. */
@@ -196,6 +200,11 @@ static int dvm_tcp_acceptor(void *data)
 	struct socket *sock;
 	int r;
 
+	/*
+	 * Connections of strangers too are charged to the joining task's
+	 * memory cgroup (and capped: dvm_conn_add()).
+	 */
+	set_active_memcg(t->c->memcg);
 	while (!kthread_should_stop()) {
 		r = kernel_accept(t->listener, &sock, 0);
 		if (r) {
@@ -246,6 +255,8 @@ static int dvm_tcp_connector(void *data)
 	long retry = msecs_to_jiffies(DVM_TCP_CONNECT_RETRY_MS);
 	DECLARE_BITMAP(todo, KVM_DVM_MAX_NODES);
 	u32 node;
+
+	set_active_memcg(c->memcg);
 	int r;
 
 	bitmap_zero(todo, KVM_DVM_MAX_NODES);
