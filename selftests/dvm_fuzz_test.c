@@ -152,7 +152,7 @@ struct msg {
 
 #define NR_PRE_CASES		16
 #define NR_POST_CASES		6
-#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 2)
+#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 2 + 1)
 #define DSM_FILE_PAGES		16
 
 static const uint8_t cluster_key[32] = {
@@ -749,13 +749,13 @@ static int wait_closed(int fd, int timeout_ms)
  * A TCP connection to 127.0.0.1:@port from 127.0.0.1 (node 1's table
  * address), retried while nobody listens yet.
  */
-static int tcp_connect(uint16_t port, int timeout_ms)
+static int tcp_connect_from(uint16_t port, uint32_t src, int timeout_ms)
 {
 	uint64_t deadline = now_ms() + timeout_ms;
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	int fd, one = 1;
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_addr.s_addr = htonl(src);
 	for (;;) {
 		fd = socket(AF_INET, SOCK_STREAM, 0);
 		TEST_ASSERT(fd >= 0, "socket: %s", strerror(errno));
@@ -764,8 +764,10 @@ static int tcp_connect(uint16_t port, int timeout_ms)
 		TEST_ASSERT(!bind(fd, (struct sockaddr *)&sin, sizeof(sin)),
 			    "bind 127.0.0.1:0: %s", strerror(errno));
 		sin.sin_port = htons(port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		if (!connect(fd, (struct sockaddr *)&sin, sizeof(sin)))
 			return fd;
+		sin.sin_addr.s_addr = htonl(src);
 		close(fd);
 		if (errno != ECONNREFUSED || now_ms() > deadline) {
 			ksft_print_msg("connect to port %u: %s\n", port,
@@ -774,6 +776,11 @@ static int tcp_connect(uint16_t port, int timeout_ms)
 		}
 		sleep_ms(20);
 	}
+}
+
+static int tcp_connect(uint16_t port, int timeout_ms)
+{
+	return tcp_connect_from(port, INADDR_LOOPBACK, timeout_ms);
 }
 
 static void hello_init(struct msg *m, uint32_t node, uint32_t nr_nodes,
@@ -1944,6 +1951,85 @@ static void test_wire_fuzz_post(void)
 			 (unsigned long)rejected, (unsigned long)breaks);
 }
 
+/* A stranger's connections at once, from 127.0.0.2: more than the cap. */
+#define FLOOD_CONNS	160
+
+/*
+ * While node 0 joins, a stranger (127.0.0.2, without the key) sends it a
+ * PROOF with a wrong MAC, a REJECT, and a flood of connections it keeps
+ * open. Node 0's JOIN must not fail for any of that: the real node 1
+ * joins next and both succeed; the stranger costs only its own
+ * connections (counted).
+ */
+static void test_stranger_during_join(void)
+{
+	static int flood[FLOOD_CONNS];
+	struct msg *m = &client_msg;
+	uint16_t port = ports_alloc(NR_NODES);
+	uint32_t stranger = INADDR_LOOPBACK + 1;
+	struct wire_error rej = { .error = htole32(EACCES) };
+	uint64_t a0, m0;
+	struct joiner ja, jb;
+	struct kvm_vm *a, *b;
+	bool ok = true;
+	int fd, i, n = 0, ra, rb;
+
+	if (!hmac_ok()) {
+		ksft_test_result_skip("stranger during a join: %s\n", hmac_why);
+		return;
+	}
+	a = vm_create_barebones();
+	b = vm_create_barebones();
+	join_start(&ja, a, 0, port, 0);
+	fd = tcp_connect_from(port, stranger, JOIN_TIMEOUT_MS);
+	a0 = auth_failures(a);
+	m0 = malformed(a);
+	if (fd < 0 || !handshake(fd, false, m)) {
+		ok = false;
+	} else if (wait_closed(fd, CLOSE_TIMEOUT_MS)) {
+		ksft_print_msg("a bad PROOF: node 0 kept the connection\n");
+		ok = false;
+	}
+	if (fd >= 0)
+		close(fd);
+	fd = tcp_connect_from(port, stranger, 5000);
+	if (fd >= 0) {
+		valid_hello(m);
+		send_or_report(fd, m, -1);
+		msg_recv(fd, m, 10000);		/* the CHALLENGE */
+		msg_init(m, MSG_REJECT, 0, 0, &rej, sizeof(rej));
+		send_or_report(fd, m, -1);
+		wait_closed(fd, CLOSE_TIMEOUT_MS);
+		close(fd);
+	}
+	for (i = 0; i < FLOOD_CONNS; i++) {
+		flood[i] = tcp_connect_from(port, stranger, 1000);
+		n += flood[i] >= 0;
+	}
+	if (join_done(&ja)) {
+		ksft_print_msg("node 0's JOIN ended during the attack: %s\n",
+			       strerror(-ja.ret));
+		ok = false;
+	}
+	/* The member arrives while the stranger's connections are open. */
+	join_start(&jb, b, 1, port, 0);
+	rb = join_finish(&jb, 2 * JOIN_TIMEOUT_MS);
+	ra = join_finish(&ja, 2 * JOIN_TIMEOUT_MS);
+	for (i = 0; i < FLOOD_CONNS; i++)
+		if (flood[i] >= 0)
+			close(flood[i]);
+	ksft_print_msg("stranger: %d connections held open; node 0: auth failures +%lu, malformed +%lu; JOIN %s / %s\n",
+		       n, (unsigned long)(auth_failures(a) - a0),
+		       (unsigned long)(malformed(a) - m0), strerror(-ra),
+		       strerror(-rb));
+	ok = ok && !ra && !rb && auth_failures(a) > a0 &&
+	     check_joined(a, 0) && check_joined(b, 1) && ping(a, 0, 1);
+	vm_leave_free(a);
+	vm_leave_free(b);
+	ksft_test_result(ok, "a stranger during a join (bad PROOF, REJECT, %d connections held): both members join\n",
+			 FLOOD_CONNS);
+}
+
 /* KVM_DVM_PING of node 0 to node 1 (the test), from a thread. */
 struct pinger {
 	struct kvm_vm *vm;
@@ -2094,5 +2180,6 @@ int main(int argc, char *argv[])
 	test_peer_status();
 	test_wire_fuzz_pre();
 	test_wire_fuzz_post();
+	test_stranger_during_join();
 	ksft_finished();
 }

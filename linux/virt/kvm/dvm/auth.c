@@ -198,8 +198,19 @@ int dvm_handle_proof(struct dvm_cluster *c, struct dvm_conn *conn,
 			 conn->peer_nonce, conn->my_nonce, mac);
 	if (r)
 		return r;
-	if (crypto_memneq(mac, proof->mac, DVM_MAC_SIZE))
-		return dvm_auth_refuse(conn, -EACCES);
+	if (crypto_memneq(mac, proof->mac, DVM_MAC_SIZE)) {
+		/*
+		 * From the node's own address: that node has another key,
+		 * the join fails on both ends. From anywhere else: a
+		 * stranger, who costs only its own connection.
+		 */
+		if (dvm_addr_equal(&conn->remote, &c->peers[conn->node].addr,
+				   false))
+			return dvm_auth_refuse(conn, -EACCES);
+		dvm_stat_count_error(c, true);
+		dvm_auth_reject(conn, -EACCES);
+		return -EACCES;
+	}
 	if (!dvm_addr_equal(&conn->remote, &c->peers[conn->node].addr, false))
 		return dvm_auth_refuse(conn, -EADDRNOTAVAIL);
 	if (!dvm_auth_bind(c, conn))
@@ -237,10 +248,12 @@ int dvm_handle_reject(struct dvm_cluster *c, struct dvm_conn *conn,
 		return -EPROTO;
 	dvm_stat_count_error(c, true);
 	/*
-	 * A connector that found our MAC wrong refuses us: during a join,
-	 * both ends fail. Once the cluster is formed this changes nothing.
+	 * The node this node dialled refuses it: during a join, both ends
+	 * fail. Once the cluster is formed this changes nothing. A REJECT on
+	 * a connection someone else opened proves nothing (no MAC yet): only
+	 * that connection goes.
 	 */
-	if (conn->node != KVM_DVM_NO_NODE)
+	if (conn->outgoing)
 		dvm_cluster_fail_join(c, conn->node, -err);
 	return -ECONNREFUSED;
 }

@@ -346,6 +346,7 @@ int dvm_handle_reject(struct dvm_cluster *c, struct dvm_conn *conn,
 int dvm_conn_init(struct dvm_conn *conn, struct dvm_cluster *c, u32 node,
 		  bool outgoing);
 void dvm_conn_add(struct dvm_conn *conn);
+bool dvm_conn_outgoing(struct dvm_cluster *c, u32 node);
 void dvm_conn_ready(struct dvm_conn *conn);
 void dvm_conn_drop(struct dvm_conn *conn, int err);
 void dvm_conn_free(struct dvm_conn *conn);

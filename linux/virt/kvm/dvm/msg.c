@@ -207,18 +207,57 @@ int dvm_conn_init(struct dvm_conn *conn, struct dvm_cluster *c, u32 node,
 	return conn->rx_buf ? 0 : -ENOMEM;
 }
 
+/*
+ * This node has a link to @node, or its own connection to it is still
+ * authenticating: nothing to dial.
+ */
+bool dvm_conn_outgoing(struct dvm_cluster *c, u32 node)
+{
+	struct dvm_conn *conn;
+	bool found = READ_ONCE(c->peers[node].up);
+
+	spin_lock(&c->lock);
+	list_for_each_entry(conn, &c->conns, list)
+		if (conn->outgoing && conn->node == node &&
+		    conn->auth != DVM_AUTH_DEAD)
+			found = true;
+	spin_unlock(&c->lock);
+	return found;
+}
+
 /* Unauthenticated incoming connections held at once; more are refused. */
 #define DVM_MAX_PENDING_CONNS	(2 * KVM_DVM_MAX_NODES)
 
-static bool dvm_too_many_pending(struct dvm_cluster *c)
+/* @addr is one of the node table's (any port). */
+static bool dvm_addr_in_table(struct dvm_cluster *c,
+			      const struct sockaddr_storage *addr)
 {
+	u32 i;
+
+	for (i = 0; i < c->nr_nodes; i++)
+		if (dvm_addr_equal(addr, &c->peers[i].addr, false))
+			return true;
+	return false;
+}
+
+/*
+ * Strangers (addresses not in the node table) and members each get their
+ * own allowance of unauthenticated incoming connections: a flood from
+ * elsewhere cannot crowd the members out.
+ */
+static bool dvm_too_many_pending(struct dvm_cluster *c,
+				 const struct dvm_conn *new)
+{
+	bool member = dvm_addr_in_table(c, &new->remote);
 	struct dvm_conn *conn;
 	int n = 0;
 
 	lockdep_assert_held(&c->lock);
 	list_for_each_entry(conn, &c->conns, list)
-		if (!conn->outgoing && conn->auth != DVM_AUTH_DONE &&
-		    conn->auth != DVM_AUTH_DEAD)
+		if (conn != new && !conn->outgoing &&
+		    conn->auth != DVM_AUTH_DONE &&
+		    conn->auth != DVM_AUTH_DEAD &&
+		    dvm_addr_in_table(c, &conn->remote) == member)
 			n++;
 	return n >= DVM_MAX_PENDING_CONNS;
 }
@@ -235,7 +274,7 @@ void dvm_conn_add(struct dvm_conn *conn)
 
 	conn->since = jiffies;
 	spin_lock(&c->lock);
-	flood = !conn->outgoing && dvm_too_many_pending(c);
+	flood = !conn->outgoing && dvm_too_many_pending(c, conn);
 	list_add_tail(&conn->list, &c->conns);
 	spin_unlock(&c->lock);
 	if (flood) {
@@ -253,6 +292,16 @@ void dvm_conn_ready(struct dvm_conn *conn)
 	r = dvm_auth_start(conn);
 	if (r)
 		dvm_conn_drop(conn, r);
+}
+
+/*
+ * A connection of this node's that was reset or closed before it
+ * authenticated (a flooded listener drops it): the connector dials again
+ * until the join's deadline, it fails nothing.
+ */
+static bool dvm_conn_err_retry(int err)
+{
+	return err == -ECONNRESET || err == -EPIPE || err == -ECONNABORTED;
 }
 
 /**
@@ -295,7 +344,7 @@ void dvm_conn_drop(struct dvm_conn *conn, int err)
 		dvm_stat_add(&dvm_vm_stat(c)->peers_lost, 1);
 		dvm_calls_fail(c, node, -ENOLINK);
 		dvm_cluster_lost(c, node, err);
-	} else if (handshaking) {
+	} else if (handshaking && !dvm_conn_err_retry(err)) {
 		/* This node's own attempt to reach a peer failed. */
 		dvm_cluster_fail_join(c, node, err);
 	}

@@ -255,26 +255,32 @@ static int dvm_tcp_connector(void *data)
 	long retry = msecs_to_jiffies(DVM_TCP_CONNECT_RETRY_MS);
 	DECLARE_BITMAP(todo, KVM_DVM_MAX_NODES);
 	u32 node;
-
-	set_active_memcg(c->memcg);
 	int r;
 
-	bitmap_zero(todo, KVM_DVM_MAX_NODES);
-	bitmap_set(todo, 0, c->node_id);
-	while (!bitmap_empty(todo, KVM_DVM_MAX_NODES) &&
-	       !kthread_should_stop() && time_before(jiffies, c->deadline)) {
+	set_active_memcg(c->memcg);
+	for (;;) {
+		/*
+		 * A lower node with no link and no handshake underway: one
+		 * whose connection was reset before authenticating (its
+		 * listener was flooded, say) is tried again.
+		 */
+		bitmap_zero(todo, KVM_DVM_MAX_NODES);
+		for (node = 0; node < c->node_id; node++)
+			if (!dvm_conn_outgoing(c, node))
+				set_bit(node, todo);
+		if (bitmap_empty(todo, KVM_DVM_MAX_NODES) ||
+		    kthread_should_stop() || READ_ONCE(c->mesh_up) ||
+		    !time_before(jiffies, c->deadline))
+			break;
 		for_each_set_bit(node, todo, KVM_DVM_MAX_NODES) {
 			r = dvm_tcp_connect_one(c, node);
-			if (!r)
-				clear_bit(node, todo);
-			else
+			if (r)
 				pr_debug("kvm-dvm: node %u: connect to %u: %d\n",
 					 c->node_id, node, r);
 			if (kthread_should_stop())
 				break;
 		}
-		if (!bitmap_empty(todo, KVM_DVM_MAX_NODES))
-			schedule_timeout_interruptible(retry);
+		schedule_timeout_interruptible(retry);
 	}
 	return dvm_tcp_wait_for_stop();
 }
