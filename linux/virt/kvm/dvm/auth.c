@@ -248,12 +248,15 @@ int dvm_handle_reject(struct dvm_cluster *c, struct dvm_conn *conn,
 		return -EPROTO;
 	dvm_stat_count_error(c, true);
 	/*
-	 * The node this node dialled refuses it: during a join, both ends
-	 * fail. Once the cluster is formed this changes nothing. A REJECT on
-	 * a connection someone else opened proves nothing (no MAC yet): only
-	 * that connection goes.
+	 * The node this node dialled refuses it, or a connector from its
+	 * own table address found our MAC wrong (another key): during a
+	 * join, both ends fail. Once the cluster is formed this changes
+	 * nothing. A REJECT from anywhere else proves nothing (no MAC yet):
+	 * only that connection goes.
 	 */
-	if (conn->outgoing)
+	if (conn->outgoing ||
+	    (conn->node != KVM_DVM_NO_NODE &&
+	     dvm_addr_equal(&conn->remote, &c->peers[conn->node].addr, false)))
 		dvm_cluster_fail_join(c, conn->node, -err);
 	return -ECONNREFUSED;
 }
