@@ -481,16 +481,9 @@ static void test_pingpong(int n, uint64_t rounds)
 
 static void test_counters(int n, int vcpus, uint64_t iters)
 {
-	uint64_t handed = 0;
-	int i;
-
 	cluster_up_vcpus(n, vcpus);
 	run_all(PROG_COUNTERS, iters);
 	dsm_counters_check(dsm[n - 1].hva, vcpus, iters);
-	/* KVM's first try at a missing page may not wait: handed over. */
-	for (i = 0; i < n; i++)
-		handed += dsm_stat(i, "dvm_dsm_handed_over");
-	DVM_ASSERT(handed > 0, "no vCPU fault was handed over");
 	cluster_down(n);
 	ksft_test_result_pass("%d nodes, %d vCPUs: lock inc, lock xadd, cmpxchg, spinlock: %lu increments each, exact\n",
 			      n, vcpus, (unsigned long)(vcpus * iters));

@@ -801,16 +801,13 @@ static bool dvm_dsm_no_wait(const struct dvm_dsm_waiter *dw)
 /*
  * Wait for @req's grant, killable (interruptible for a PIN), without
  * mmap_lock once it takes long (if @dw may let go of it). 0 once the
- * grant or the failure came; -EINTR, or -EAGAIN for a waiter that may
- * not wait, while the request still runs.
+ * grant or the failure came; -EINTR while the request still runs.
  */
 static int dvm_dsm_req_wait(struct dvm_dsm_req *req,
 			    struct dvm_dsm_waiter *dw)
 {
 	struct completion *done = &req->call.done;
 
-	if (dvm_dsm_no_wait(dw))
-		return completion_done(done) ? 0 : -EAGAIN;
 	if (dvm_dsm_may_unlock(dw)) {
 		if (wait_for_completion_timeout(done, DVM_DSM_QUICK_WAIT))
 			return 0;
@@ -932,8 +929,6 @@ static int dvm_dsm_lock_page(struct dvm_dsm_page *pg,
 
 	if (!test_and_set_bit_lock(DVM_DSM_FETCHING, &pg->flags))
 		return 0;
-	if (dvm_dsm_no_wait(dw))
-		return -EAGAIN;
 	if (dvm_dsm_may_unlock(dw) &&
 	    wait_on_bit_timeout(&pg->flags, DVM_DSM_FETCHING, state,
 				DVM_DSM_QUICK_WAIT))
@@ -943,9 +938,10 @@ static int dvm_dsm_lock_page(struct dvm_dsm_page *pg,
 }
 
 /*
- * Get @page Shared (or Modified if @write) here. Sleeps, unless @dw may
- * not; a fault's @dw may let go of mmap_lock meanwhile. -EINTR and
- * -EAGAIN leave the request, if one was sent, to a work item.
+ * Get @page Shared (or Modified if @write) here. Sleeps; a fault's @dw
+ * may let go of mmap_lock meanwhile. -EINTR leaves the request, if one
+ * was sent, to a work item. A fault that may not sleep at all gets
+ * -EAGAIN at once: it asks again, allowed to wait.
  */
 static int dvm_dsm_acquire(struct dvm_dsm *dsm, pgoff_t page, bool write,
 			   struct dvm_dsm_waiter *dw)
@@ -954,6 +950,8 @@ static int dvm_dsm_acquire(struct dvm_dsm *dsm, pgoff_t page, bool write,
 	struct dvm_dsm_req *req;
 	int r;
 
+	if (dvm_dsm_no_wait(dw))
+		return -EAGAIN;
 	r = dvm_dsm_lock_page(pg, dw);
 	if (r)
 		return r;
@@ -980,7 +978,7 @@ static int dvm_dsm_acquire(struct dvm_dsm *dsm, pgoff_t page, bool write,
 	r = READ_ONCE(dsm->dead) ? -ENOLINK : dvm_dsm_req_send(req);
 	if (!r) {
 		r = dvm_dsm_req_wait(req, dw);
-		if (r == -EINTR || r == -EAGAIN) {
+		if (r == -EINTR) {
 			dvm_dsm_req_hand_over(req);
 			up_read(&dsm->c_sem);
 			return r;
@@ -999,9 +997,10 @@ static vm_fault_t dvm_dsm_errno_to_fault(int r)
 
 /*
  * The page of @vmf, locked, once this node holds it well enough; or
- * VM_FAULT_RETRY once the page came without mmap_lock, and at once for a
- * fault that may not wait (KVM's first try, FOLL_NOWAIT: it asks again,
- * or sets up an async page fault, while a work item gets the page).
+ * VM_FAULT_RETRY once the page came without mmap_lock, and at once, with
+ * it, for a fault that may not wait (KVM's first try, FOLL_NOWAIT: KVM
+ * then sets up an async page fault, whose worker faults with waiting
+ * allowed, or faults again itself).
  */
 static vm_fault_t dvm_dsm_fault(struct vm_fault *vmf)
 {

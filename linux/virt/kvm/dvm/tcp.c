@@ -254,6 +254,7 @@ static int dvm_tcp_connector(void *data)
 	struct dvm_cluster *c = t->c;
 	long retry = msecs_to_jiffies(DVM_TCP_CONNECT_RETRY_MS);
 	DECLARE_BITMAP(todo, KVM_DVM_MAX_NODES);
+	bool all_up;
 	u32 node;
 	int r;
 
@@ -262,14 +263,17 @@ static int dvm_tcp_connector(void *data)
 		/*
 		 * A lower node with no link and no handshake underway: one
 		 * whose connection was reset before authenticating (its
-		 * listener was flooded, say) is tried again.
+		 * listener was flooded, say) is tried again. Until every
+		 * lower node's link is up.
 		 */
 		bitmap_zero(todo, KVM_DVM_MAX_NODES);
-		for (node = 0; node < c->node_id; node++)
+		all_up = true;
+		for (node = 0; node < c->node_id; node++) {
+			all_up &= READ_ONCE(c->peers[node].up);
 			if (!dvm_conn_outgoing(c, node))
 				set_bit(node, todo);
-		if (bitmap_empty(todo, KVM_DVM_MAX_NODES) ||
-		    kthread_should_stop() || READ_ONCE(c->mesh_up) ||
+		}
+		if (all_up || kthread_should_stop() || READ_ONCE(c->mesh_up) ||
 		    !time_before(jiffies, c->deadline))
 			break;
 		for_each_set_bit(node, todo, KVM_DVM_MAX_NODES) {
