@@ -377,7 +377,6 @@ int dvm_call_start(struct dvm_cluster *c, struct dvm_call *call, u32 node,
 		   u32 resp_max);
 int dvm_call_wait(struct dvm_cluster *c, struct dvm_call *call,
 		  unsigned long timeout);
-bool dvm_call_wait_quick(struct dvm_call *call, unsigned long timeout);
 int dvm_call_wait_killable(struct dvm_cluster *c, struct dvm_call *call);
 int dvm_reply(struct dvm_cluster *c, u32 node, u16 type, u64 req_id, int err,
 	      const void *buf, u32 len);

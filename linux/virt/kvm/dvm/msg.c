@@ -693,8 +693,10 @@ void dvm_send_all(struct dvm_cluster *c, u16 type, const void *buf, u32 len)
  * @resp: room for the reply's payload, @resp_max bytes
  * @resp_max: bytes of room
  *
- * Return: 0 when the request is on its way; then dvm_call_wait() must be
- * called. A negative errno otherwise.
+ * Return: 0 when the request is on its way; then dvm_call_wait*() must be
+ * called, or @call->done waited for by a caller that never gives up on the
+ * reply (the DSM's requests: the reply, or the peer's loss, ends them). A
+ * negative errno otherwise.
  */
 int dvm_call_start(struct dvm_cluster *c, struct dvm_call *call, u32 node,
 		   u16 type, const void *buf, u32 len, void *resp,
@@ -742,20 +744,6 @@ int dvm_call_wait(struct dvm_cluster *c, struct dvm_call *call,
 		wait_for_completion(&call->done);
 	}
 	return call->status;
-}
-
-/**
- * dvm_call_wait_quick - wait up to @timeout for @call to end
- * @call: a started call
- * @timeout: in jiffies
- *
- * Return: true when it ended; its result is then @call->status, and no
- * dvm_call_wait*() follows. false when it still runs: one of them must
- * still be called.
- */
-bool dvm_call_wait_quick(struct dvm_call *call, unsigned long timeout)
-{
-	return wait_for_completion_timeout(&call->done, timeout);
 }
 
 /*
