@@ -294,6 +294,8 @@ void dvm_cluster_leave(struct kvm_dvm *dvm);
 int dvm_cluster_place_vcpus(struct kvm_dvm *dvm, struct dvm_cluster *c,
 			    struct kvm_dvm_vcpus *v);
 void dvm_cluster_lost(struct dvm_cluster *c, u32 node, int err);
+bool dvm_break_locked(struct dvm_cluster *c, u32 node, int err);
+void dvm_broken_notify(struct dvm_cluster *c, u32 node, int err);
 void dvm_cluster_fail_join(struct dvm_cluster *c, u32 node, int err);
 void dvm_peer_up(struct dvm_cluster *c, struct dvm_conn *conn);
 int dvm_handle_mesh_ready(struct dvm_cluster *c, struct dvm_conn *conn,

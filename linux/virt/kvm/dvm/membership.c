@@ -173,15 +173,18 @@ static bool dvm_set_broken(struct kvm_dvm *dvm)
 	return true;
 }
 
-static void dvm_break(struct dvm_cluster *c, u32 node, int err)
+/*
+ * The cluster is broken from here on, under its lock: a request failing
+ * on the lost link afterwards finds the VM BROKEN (kvm_dvm_vcpu_run_result()).
+ * Return: true if this call broke it; then dvm_broken_notify() follows.
+ */
+bool dvm_break_locked(struct dvm_cluster *c, u32 node, int err)
 {
 	struct kvm_dvm *dvm = c->dvm;
 
-	spin_lock(&c->lock);
-	if (c->broken_error || c->stopping) {
-		spin_unlock(&c->lock);
-		return;
-	}
+	lockdep_assert_held(&c->lock);
+	if (c->broken_error || c->stopping)
+		return false;
 	c->broken_node = node;
 	c->broken_error = err;
 	queue_work(system_unbound_wq, &c->broken_work);
@@ -193,13 +196,28 @@ static void dvm_break(struct dvm_cluster *c, u32 node, int err)
 	WRITE_ONCE(dvm->broken_error, err);
 	dvm_set_broken(dvm);
 	dvm_dsm_cluster_broken(c);
-	spin_unlock(&c->lock);
+	return true;
+}
 
+/* After dvm_break_locked(): fail every request, wake every wait. */
+void dvm_broken_notify(struct dvm_cluster *c, u32 node, int err)
+{
 	pr_debug("kvm-dvm: node %u: cluster broken, node %u lost (%d)\n",
 		 c->node_id, node, err);
 	dvm_calls_close(c, -ENOLINK);
 	wake_up_all(&c->wq);
-	dvm_kick_vcpus(dvm->kvm);
+	dvm_kick_vcpus(c->dvm->kvm);
+}
+
+static void dvm_break(struct dvm_cluster *c, u32 node, int err)
+{
+	bool broke;
+
+	spin_lock(&c->lock);
+	broke = dvm_break_locked(c, node, err);
+	spin_unlock(&c->lock);
+	if (broke)
+		dvm_broken_notify(c, node, err);
 }
 
 /* Tell the other peers which node was lost. */

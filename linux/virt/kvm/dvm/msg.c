@@ -316,7 +316,7 @@ static bool dvm_conn_err_retry(int err)
 void dvm_conn_drop(struct dvm_conn *conn, int err)
 {
 	struct dvm_cluster *c = conn->c;
-	bool bound = false, handshaking;
+	bool bound = false, broke = false, handshaking;
 	u32 node = conn->node;
 
 	spin_lock(&c->lock);
@@ -326,6 +326,9 @@ void dvm_conn_drop(struct dvm_conn *conn, int err)
 	}
 	handshaking = conn->outgoing && conn->auth != DVM_AUTH_DONE;
 	if (conn->auth == DVM_AUTH_DONE && c->peers[node].conn == conn) {
+		/* Broken before the link is seen down (dvm_break_locked()). */
+		if (c->mesh_up)
+			broke = dvm_break_locked(c, node, err);
 		c->peers[node].conn = NULL;
 		WRITE_ONCE(c->peers[node].up, false);
 		c->nr_up--;
@@ -342,8 +345,11 @@ void dvm_conn_drop(struct dvm_conn *conn, int err)
 
 	if (bound) {
 		dvm_stat_add(&dvm_vm_stat(c)->peers_lost, 1);
+		if (broke)
+			dvm_broken_notify(c, node, err);
+		else
+			dvm_cluster_lost(c, node, err);
 		dvm_calls_fail(c, node, -ENOLINK);
-		dvm_cluster_lost(c, node, err);
 	} else if (handshaking && !dvm_conn_err_retry(err)) {
 		/* This node's own attempt to reach a peer failed. */
 		dvm_cluster_fail_join(c, node, err);
