@@ -336,10 +336,15 @@ static void test_too_big(void)
 				      SMALL_PAGES);
 }
 
-/* A second memory in a cluster: EEXIST, also once the first is closed. */
+/*
+ * A second memory in a cluster: EEXIST. Closing the memory file loses
+ * this node's part of the memory: the cluster breaks, naming it, with
+ * ECONNRESET on both nodes, and no memory is created any more.
+ */
 static void test_one_memory(void)
 {
 	struct dvm_node nodes[2];
+	struct kvm_dvm_state st;
 	int fd, i;
 
 	dvm_nodes_create(nodes, 2, 0, NULL);
@@ -349,7 +354,15 @@ static void test_one_memory(void)
 	DVM_ASSERT_ERRNO(__dsm_create(nodes[0].vm, SMALL_SIZE, 0), EEXIST,
 			 "CREATE_MEMORY while the first is open");
 	close(fd);
-	DVM_ASSERT_ERRNO(__dsm_create(nodes[0].vm, SMALL_SIZE, 0), EEXIST,
+	for (i = 0; i < 2; i++) {
+		dvm_wait_state(nodes[i].vm, KVM_DVM_STATE_BROKEN, BROKEN_WAIT_MS,
+			       "one memory: closed");
+		dvm_get_state(nodes[i].vm, &st, NULL, 0);
+		DVM_ASSERT(st.broken_node == 0 && st.broken_error == -ECONNRESET,
+			   "node %d after node 0 closed its memory: node %u lost (%d), want 0 -ECONNRESET",
+			   i, st.broken_node, st.broken_error);
+	}
+	DVM_ASSERT_ERRNO(__dsm_create(nodes[0].vm, SMALL_SIZE, 0), ENOLINK,
 			 "CREATE_MEMORY after the first was closed");
 
 	for (i = 0; i < 2; i++) {
@@ -366,7 +379,7 @@ static void test_one_memory(void)
 			 "CREATE_MEMORY twice in the new cluster");
 	close(fd);
 	dvm_free_all(nodes, 2);
-	ksft_test_result_pass("one memory per cluster: EEXIST while open and after close; created again after LEAVE and a new JOIN\n");
+	ksft_test_result_pass("one memory per cluster: EEXIST while open; closing it breaks the cluster (node 0 lost, ECONNRESET, on both nodes); created again after LEAVE and a new JOIN\n");
 }
 
 /* A copy of @len bytes of @src in a page that is then made read-only. */

@@ -1308,6 +1308,12 @@ static int dvm_dsm_release(struct inode *inode, struct file *file)
 	mutex_lock(&dvm->lock);
 	/* Still attached: the cluster is still there. */
 	if (dvm->dsm == dsm) {
+		/*
+		 * This node's copies and its part of the directory go with
+		 * the file: it is lost to the cluster, as if it had left,
+		 * before any request finds the memory gone.
+		 */
+		dvm_cluster_lost(dsm->c, dsm->c->node_id, -ECONNRESET);
 		dvm_dsm_unpublish(dsm);
 		dvm_dsm_kill(dsm);
 		/*

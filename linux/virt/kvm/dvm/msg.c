@@ -595,10 +595,12 @@ int dvm_rx_payload(struct dvm_conn *conn, struct dvm_rx *rx)
 		return 0;
 	if (info->request) {
 		/* The reply's status is the handler's errno. */
-		return dvm_conn_send(conn, msg->type, DVM_WIRE_F_REPLY,
-				     r < 0 ? min(-r, (int)U16_MAX) : 0,
-				     msg->req_id, r < 0 ? NULL : reply.buf,
-				     r < 0 ? 0 : reply.len);
+		r = dvm_conn_send(conn, msg->type, DVM_WIRE_F_REPLY,
+				  r < 0 ? min(-r, (int)U16_MAX) : 0,
+				  msg->req_id, r < 0 ? NULL : reply.buf,
+				  r < 0 ? 0 : reply.len);
+		/* Not sent because this node is broken: the link stays. */
+		return r == -ENOLINK ? 0 : r;
 	}
 	if (r == -EPROTO)
 		return dvm_rx_malformed(conn);
@@ -621,6 +623,15 @@ int dvm_conn_send(struct dvm_conn *conn, u16 type, u16 flags, u16 status,
 
 	if (WARN_ON_ONCE(len > DVM_WIRE_MAX_PAYLOAD || type >= DVM_MSG_NR_TYPES))
 		return -EINVAL;
+	/*
+	 * A broken node says so to its peers and nothing else: a reply it
+	 * sent after its breakage (an error, its DSM dead) could reach a
+	 * peer before the BROKEN and fail an access there while the peer
+	 * still runs. Their requests end when they break in turn.
+	 */
+	if (READ_ONCE(c->broken_error) && type != DVM_MSG_BROKEN &&
+	    type != DVM_MSG_LEAVE)
+		return -ENOLINK;
 	/* A whole page goes without a copy where the transport can. */
 	if (len == PAGE_SIZE && PAGE_ALIGNED(buf) && !is_vmalloc_addr(buf) &&
 	    virt_addr_valid(buf)) {
