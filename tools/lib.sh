@@ -46,6 +46,10 @@ apply_series() {
 		# -f: the series changed, so the patches in the tree no longer
 		# match theirs; quilt's backups restore the files regardless.
 		(cd "$tree" && "${quilt[@]}" pop -a -f -q >/dev/null 2>&1) || true
+		# quilt keeps the patch directory of the first push in .pc and
+		# prefers it to QUILT_PATCHES: another checkout's series would
+		# be applied. Forget it; the push below records ours.
+		rm -f "$tree/$pc/.quilt_patches" "$tree/$pc/.quilt_series"
 	fi
 	if [ -n "$(sed -e 's/#.*//' "$patches/series" | tr -d '[:space:]')" ]; then
 		step "applying ${patches#"$DVM_TOP"/} (fuzz 0)"
