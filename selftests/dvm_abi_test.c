@@ -16,7 +16,8 @@ static char what[128];
 #define CASE(fmt, ...) (snprintf(what, sizeof(what), fmt, ##__VA_ARGS__), what)
 
 #define KNOWN_CAPS	(KVM_DVM_CAP_CLUSTER | KVM_DVM_CAP_RDMA |	\
-			 KVM_DVM_CAP_MEMORY | KVM_DVM_CAP_EXIT_INFO)
+			 KVM_DVM_CAP_MEMORY | KVM_DVM_CAP_EXIT_INFO |	\
+			 KVM_DVM_CAP_VCPU_MAP)
 
 /*
  * A feature mask: the same on /dev/kvm and a VM fd, no unknown bit, what
@@ -33,7 +34,7 @@ static void test_cap(void)
 	kvm_vm_free(vm);
 	ksft_test_result(v == vv && !(v & ~KNOWN_CAPS) &&
 			 (v & DVM_TEST_CAPS) == DVM_TEST_CAPS && v != 1,
-			 "KVM_CAP_DVM is %#x on /dev/kvm and %#x on a VM fd: cluster, memory, exit info%s\n",
+			 "KVM_CAP_DVM is %#x on /dev/kvm and %#x on a VM fd: cluster, memory, exit info, vCPU map%s\n",
 			 v, vv, v & KVM_DVM_CAP_RDMA ? ", RDMA" : "");
 }
 
@@ -280,6 +281,24 @@ static void test_get_state_args(struct kvm_vm *joined, uint32_t self)
 	ksft_test_result_pass("KVM_DVM_GET_STATE: %d cases\n", nr_cases);
 }
 
+/* The first ABI's struct, without nodes[]: another ioctl number. */
+struct kvm_dvm_vcpus_v1 {
+	uint8_t b[offsetof(struct kvm_dvm_vcpus, nodes)];
+};
+
+#define KVM_DVM_SET_LOCAL_VCPUS_V1 _IOWR(KVMIO, 0xf1, struct kvm_dvm_vcpus_v1)
+
+/* A binary built for the first ABI gets ENOTTY, nothing happens. */
+static void set_vcpus_first_abi(struct kvm_vm *joined,
+				const struct kvm_dvm_vcpus *v)
+{
+	struct kvm_dvm_vcpus_v1 v1;
+
+	memcpy(&v1, v, sizeof(v1));
+	DVM_ASSERT_ERRNO(ioctl(joined->fd, KVM_DVM_SET_LOCAL_VCPUS_V1, &v1),
+			 ENOTTY, "SET_LOCAL_VCPUS of the first ABI");
+}
+
 /* KVM_DVM_SET_LOCAL_VCPUS: bad arguments on a joined node. */
 static void test_set_vcpus_args(struct kvm_vm *joined)
 {
@@ -322,6 +341,20 @@ static void test_set_vcpus_args(struct kvm_vm *joined)
 	VCPUS_CASE((v.nr_vcpus = 1023, dvm_vcpus_set(&v, 1023)),
 		   "bit 1023 with nr_vcpus 1023");
 #undef VCPUS_CASE
+	/* Valid, but this barebones VM created no vCPU: refused here. */
+	v = base;
+	DVM_ASSERT_ERRNO(__dvm_set_vcpus(joined, &v), ENOENT,
+			 "a vCPU not created here");
+	DVM_ASSERT(v.failed_node == 0 && v.failed_vcpu == 0,
+		   "a vCPU not created here: failed_node %u failed_vcpu %u, want 0 0",
+		   v.failed_node, v.failed_vcpu);
+	for (i = 0; i < KVM_DVM_MAX_VCPUS; i++)
+		DVM_ASSERT(v.nodes[i] == KVM_DVM_VCPU_NOWHERE,
+			   "refused: nodes[%d] %u, want KVM_DVM_VCPU_NOWHERE",
+			   i, v.nodes[i]);
+	nr_cases++;
+	set_vcpus_first_abi(joined, &base);
+	nr_cases++;
 	DVM_ASSERT_ERRNO(ioctl(joined->fd, KVM_DVM_SET_LOCAL_VCPUS, NULL),
 			 EFAULT, "argument NULL");
 	nr_cases++;

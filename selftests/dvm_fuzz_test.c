@@ -39,7 +39,7 @@
 
 /* The wire format, copied from linux/virt/kvm/dvm/wire.h. */
 #define WIRE_MAGIC		0x314d5644u
-#define WIRE_VERSION		1
+#define WIRE_VERSION		2
 #define WIRE_MAX_PAYLOAD	(4096 + 256)
 #define WIRE_F_REPLY		0x1
 
@@ -61,6 +61,7 @@ enum {
 	MSG_DSM_REQ,
 	MSG_DSM_DONE,
 	MSG_DSM_FETCH,
+	MSG_VCPU_INFO,
 };
 
 struct wire_dsm_req {
@@ -151,7 +152,7 @@ struct msg {
 #define ECHO_REQ_ID		7
 
 #define NR_PRE_CASES		16
-#define NR_POST_CASES		6
+#define NR_POST_CASES		11
 #define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 2 + 1)
 #define DSM_FILE_PAGES		16
 
@@ -1421,6 +1422,61 @@ static void post_truncated(struct client *c, struct msg *m)
 	c->silent = true;
 }
 
+/* Placement messages (dvm.rst 4.4); node 0 has not placed anything. */
+#define VCPUS_LEN	(8 + 2 * 128)
+#define VERDICT_LEN	(16 + 1024)
+
+static void send_vcpu_info(struct client *c, struct msg *m, uint32_t first,
+			   uint32_t count, uint32_t entries)
+{
+	uint32_t data[2 + 2 * 4] = { first, count };
+
+	msg_init(m, MSG_VCPU_INFO, 0, 0, data, 8 + 8 * entries);
+	msg_send(c->fd, m, -1);
+}
+
+static void post_vcpu_info_order(struct client *c, struct msg *m)
+{
+	send_vcpu_info(c, m, 256, 1, 1);
+}
+
+static void post_vcpu_info_count(struct client *c, struct msg *m)
+{
+	send_vcpu_info(c, m, 0, 2, 1);
+}
+
+static void send_vcpus(struct client *c, struct msg *m, uint32_t nr,
+		       uint64_t created0)
+{
+	static uint8_t data[VCPUS_LEN];
+
+	memset(data, 0, sizeof(data));
+	memcpy(data, &nr, 4);
+	memcpy(data + 8 + 128, &created0, 8);
+	msg_init(m, MSG_VCPUS, 0, 0, data, sizeof(data));
+	msg_send(c->fd, m, -1);
+}
+
+static void post_vcpus_no_info(struct client *c, struct msg *m)
+{
+	send_vcpus(c, m, 1, 0);
+}
+
+static void post_vcpus_created_high(struct client *c, struct msg *m)
+{
+	send_vcpu_info(c, m, 0, 1, 1);
+	send_vcpus(c, m, 1, 1ull << 1);
+}
+
+static void post_verdict_from_1(struct client *c, struct msg *m)
+{
+	static uint8_t data[VERDICT_LEN];
+
+	memset(data + 16, 0xff, 1024);
+	msg_init(m, MSG_VCPUS_VERDICT, 0, 0, data, sizeof(data));
+	msg_send(c->fd, m, -1);
+}
+
 static const struct post_case post_cases[NR_POST_CASES] = {
 	{ "bad magic", -EPROTO, post_bad_magic },
 	{ "oversized len", -EPROTO, post_oversized },
@@ -1428,6 +1484,13 @@ static const struct post_case post_cases[NR_POST_CASES] = {
 	{ "REPLY with request id 0", -EPROTO, post_stray_reply },
 	{ "HELLO after authentication", -EPROTO, post_hello },
 	{ "truncated ECHO payload then close", -ECONNRESET, post_truncated },
+	{ "VCPU_INFO not starting at id 0", -EPROTO, post_vcpu_info_order },
+	{ "VCPU_INFO with fewer entries than its count", -EPROTO,
+	  post_vcpu_info_count },
+	{ "VCPUS without its VCPU_INFO", -EPROTO, post_vcpus_no_info },
+	{ "VCPUS with a vCPU created at nr_vcpus", -EPROTO,
+	  post_vcpus_created_high },
+	{ "VCPUS_VERDICT from node 1", -EPROTO, post_verdict_from_1 },
 };
 
 static void run_post_case(const struct post_case *pc)

@@ -158,7 +158,7 @@ static const struct {
 	ERRNO_NAME(ECONNRESET), ERRNO_NAME(ENOBUFS), ERRNO_NAME(ENOTCONN),
 	ERRNO_NAME(ETIMEDOUT), ERRNO_NAME(ECONNREFUSED),
 	ERRNO_NAME(EHOSTUNREACH), ERRNO_NAME(ESTALE), ERRNO_NAME(EREMOTE),
-	ERRNO_NAME(EREMOTEIO),
+	ERRNO_NAME(EREMOTEIO), ERRNO_NAME(EXDEV),
 };
 
 /* What each call may return (Documentation/virt/kvm/dvm.rst, section 3). */
@@ -168,7 +168,8 @@ static const int join_errnos[] = {
 };
 
 static const int vcpus_errnos[] = {
-	ENOTCONN, ENOLINK, EBUSY, EINVAL, EEXIST, ENXIO, ETIMEDOUT, 0
+	ENOTCONN, ENOLINK, EBUSY, EINVAL, EEXIST, ENXIO, ENOENT, EXDEV, ERANGE,
+	EPROTO, ETIMEDOUT, 0
 };
 
 static const int state_errnos[] = { EINVAL, E2BIG, 0 };
@@ -1445,11 +1446,16 @@ static void drv_cluster(struct kvm_vm **vms, const int *pair, int *fds,
 	struct kvm_dvm_memory mem;
 	struct kvm_dvm_ping ping;
 	void *args[2];
-	int i, ret, err;
+	int i, v, ret, err;
 
+	/*
+	 * Every vCPU created must run somewhere, and only where it was
+	 * created: a VM with vCPUs runs them all, a barebones one none.
+	 */
 	for (i = 0; i < 2; i++) {
 		dvm_vcpus_init(&place[i], NR_VCPUS);
-		dvm_vcpus_set(&place[i], i);
+		for (v = 0; v < pool[pair[i]].nr_vcpus; v++)
+			dvm_vcpus_set(&place[i], v);
 		args[i] = &place[i];
 	}
 	slot_begin(slot, OP_SET_VCPUS, pair[0], KIND_VALID, NULL, 0);

@@ -211,9 +211,54 @@ static void check_verdict(struct dvm_node *nodes, int n, int err,
 	}
 }
 
-static void test_placement(struct dvm_node *nodes, int n, const char *label)
+/* Node @i's copy of vCPU @v gets another CPUID (@flip) or TSC rate. */
+static void change_copy(struct dvm_node *nodes, int i, int v, bool cpuid,
+			uint32_t *tsc_khz)
+{
+	struct kvm_vcpu *vcpu = nodes[i].vcpus[v];
+
+	if (cpuid) {
+		/* The hypervisor signature: the guest never reads it here. */
+		vcpu_get_cpuid_entry(vcpu, 0x40000000)->ecx ^= 1;
+		vcpu_set_cpuid(vcpu);
+		return;
+	}
+	if (!*tsc_khz) {
+		*tsc_khz = __vcpu_ioctl(vcpu, KVM_GET_TSC_KHZ, NULL);
+		TEST_ASSERT(*tsc_khz > 0, "KVM_GET_TSC_KHZ: %s",
+			    strerror(errno));
+		/* Within KVM's tolerance: taken as it is, no scaling. */
+		vcpu_ioctl(vcpu, KVM_SET_TSC_KHZ, (void *)(*tsc_khz + 1UL));
+	} else {
+		vcpu_ioctl(vcpu, KVM_SET_TSC_KHZ, (void *)(unsigned long)*tsc_khz);
+	}
+}
+
+/* Placed: every node has the same map, node i runs vCPU i. */
+static void check_map(struct dvm_node *nodes, int n, uint32_t nr_vcpus)
 {
 	struct kvm_dvm_state st;
+	int i, id;
+
+	for (i = 0; i < n; i++) {
+		dvm_get_state(nodes[i].vm, &st, NULL, 0);
+		DVM_ASSERT(st.state == KVM_DVM_STATE_RUNNING &&
+			   st.nr_vcpus == nr_vcpus,
+			   "node %d placed: state %s nr_vcpus %u, want RUNNING %u",
+			   i, dvm_state_name(st.state), st.nr_vcpus, nr_vcpus);
+		for (id = 0; id < KVM_DVM_MAX_VCPUS; id++)
+			DVM_ASSERT(nodes[i].place.nodes[id] ==
+				   (id < n ? id : KVM_DVM_VCPU_NOWHERE),
+				   "node %d: nodes[%d] %u, want %u", i, id,
+				   nodes[i].place.nodes[id],
+				   id < n ? id : KVM_DVM_VCPU_NOWHERE);
+	}
+}
+
+static void test_placement(struct dvm_node *nodes, int n, const char *label)
+{
+	struct kvm_dvm_vcpus v;
+	uint32_t khz = 0;
 	int i;
 
 	/* The last node also claims vCPU 0, which node 0 has. */
@@ -221,31 +266,43 @@ static void test_placement(struct dvm_node *nodes, int n, const char *label)
 	dvm_vcpus_set(&nodes[n - 1].place, 0);
 	check_verdict(nodes, n, EEXIST, n - 1, 0, true, "overlap on vCPU 0");
 
-	/* Each node claims vCPU i of 2n: n .. 2n - 1 are nobody's. */
-	for (i = 0; i < n; i++) {
-		dvm_vcpus_init(&nodes[i].place, 2 * n);
-		dvm_vcpus_set(&nodes[i].place, i);
-	}
-	check_verdict(nodes, n, ENXIO, KVM_DVM_NO_NODE, n, true,
-		      "vCPUs n..2n-1 unplaced");
+	/* vCPU n - 1, created on every node, claimed by none. */
+	dvm_place_round_robin(nodes, n, n);
+	dvm_vcpus_init(&nodes[n - 1].place, n);
+	check_verdict(nodes, n, ENXIO, 0, n - 1, true, "vCPU n-1 unplaced");
 
-	/* The last node counts one vCPU more, and claims it. */
+	/* The last node counts one vCPU more. */
 	dvm_place_round_robin(nodes, n, n);
 	nodes[n - 1].place.nr_vcpus = n + 1;
-	dvm_vcpus_set(&nodes[n - 1].place, n);
 	check_verdict(nodes, n, EINVAL, n - 1, 0, false, "nr_vcpus mismatch");
 
+	/* The last node's copy of vCPU 0, which node 0 runs, differs. */
 	dvm_place_round_robin(nodes, n, n);
+	change_copy(nodes, n - 1, 0, true, NULL);
+	check_verdict(nodes, n, EXDEV, n - 1, 0, true, "CPUID of a copy");
+	change_copy(nodes, n - 1, 0, true, NULL);
+	dvm_place_round_robin(nodes, n, n);
+	change_copy(nodes, n - 1, 0, false, &khz);
+	check_verdict(nodes, n, ERANGE, n - 1, 0, true, "TSC rate of a copy");
+	change_copy(nodes, n - 1, 0, false, &khz);
+
+	/* A vCPU this node did not create: refused here, nothing sent. */
+	dvm_vcpus_init(&v, n + 1);
+	dvm_vcpus_set(&v, n);
+	DVM_ASSERT_ERRNO(__dvm_set_vcpus(nodes[1].vm, &v), ENOENT,
+			 "claiming a vCPU not created");
+	DVM_ASSERT(v.failed_node == 1 && v.failed_vcpu == n,
+		   "not created: failed_node %u failed_vcpu %u, want 1 %d",
+		   v.failed_node, v.failed_vcpu, n);
+
+	/* Ids n .. n + 2 were never created: no error, they run nowhere. */
+	dvm_place_round_robin(nodes, n, n);
+	for (i = 0; i < n; i++)
+		nodes[i].place.nr_vcpus = n + 3;
 	dvm_set_vcpus_all(nodes, n);
 	dvm_assert_all_ok(nodes, n, "round-robin placement after refusals");
-	for (i = 0; i < n; i++) {
-		dvm_get_state(nodes[i].vm, &st, NULL, 0);
-		DVM_ASSERT(st.state == KVM_DVM_STATE_RUNNING &&
-			   st.nr_vcpus == n,
-			   "node %d placed: state %s nr_vcpus %u, want RUNNING %d",
-			   i, dvm_state_name(st.state), st.nr_vcpus, n);
-	}
-	ksft_test_result_pass("%s: overlap EEXIST, hole ENXIO, nr_vcpus mismatch EINVAL on every node; round robin placed\n",
+	check_map(nodes, n, n + 3);
+	ksft_test_result_pass("%s: overlap EEXIST, unplaced vCPU ENXIO, nr_vcpus mismatch EINVAL, a copy's CPUID EXDEV and TSC rate ERANGE on every node, uncreated ENOENT here; sparse ids placed, the same map on every node\n",
 			      label);
 }
 
@@ -326,17 +383,68 @@ static bool have_ipv6_loopback(void)
 	return ok;
 }
 
+/*
+ * vCPU ids as QEMU makes them from APIC IDs, with holes: both nodes
+ * create vCPUs 0, 2 and 5; node 0 runs 0 and 5, node 1 runs 2. Ids 1, 3
+ * and 4 never exist. Node 1 runs its vCPU to the end.
+ */
+#define SPARSE_NR	6
+
+static void test_sparse_ids(void)
+{
+	static const int ids[] = { 0, 2, 5 }, runner[] = { 0, 1, 0 };
+	struct dvm_node nodes[2];
+	struct kvm_vcpu *vcpu;
+	int i, k, id;
+
+	memset(nodes, 0, sizeof(nodes));
+	for (i = 0; i < 2; i++) {
+		nodes[i].vm = vm_create(ARRAY_SIZE(ids));
+		dvm_vcpus_init(&nodes[i].place, SPARSE_NR);
+		for (k = 0; k < ARRAY_SIZE(ids); k++) {
+			vcpu = vm_vcpu_add(nodes[i].vm, ids[k],
+					   dvm_guest_sync_id);
+			vcpu_args_set(vcpu, 1, (uint64_t)ids[k]);
+			nodes[i].vcpus[k] = vcpu;
+			if (runner[k] == i)
+				dvm_vcpus_set(&nodes[i].place, ids[k]);
+		}
+	}
+	dvm_nodes_join(nodes, 2, "sparse ids: JOIN");
+	dvm_set_vcpus_all(nodes, 2);
+	dvm_assert_all_ok(nodes, 2, "sparse ids: SET_LOCAL_VCPUS");
+	for (i = 0; i < 2; i++) {
+		for (id = 0; id < KVM_DVM_MAX_VCPUS; id++) {
+			uint8_t want = KVM_DVM_VCPU_NOWHERE;
+
+			for (k = 0; k < ARRAY_SIZE(ids); k++)
+				if (ids[k] == id)
+					want = runner[k];
+			DVM_ASSERT(nodes[i].place.nodes[id] == want,
+				   "sparse ids: node %d: nodes[%d] %u, want %u",
+				   i, id, nodes[i].place.nodes[id], want);
+		}
+	}
+	dvm_run_sync(nodes[1].vcpus[1], 2, "sparse ids: node 1 vCPU 2");
+	dvm_run_done(nodes[1].vcpus[1], "sparse ids: node 1 vCPU 2");
+	DVM_ASSERT_ERRNO(__vcpu_run(nodes[1].vcpus[2]), EREMOTE,
+			 "sparse ids: node 1 vCPU 5");
+	dvm_free_all(nodes, 2);
+	ksft_test_result_pass("sparse vCPU ids 0, 2, 5 of 6: placed, the same map on both nodes, vCPU 2 ran on node 1\n");
+}
+
 int main(void)
 {
 	const char *rdma = getenv("DVM_RDMA_ADDR");
 
 	ksft_print_header();
-	ksft_set_plan(3 * 4 + 1 + 2);
+	ksft_set_plan(3 * 4 + 1 + 1 + 2);
 	dvm_require_abi();
 
 	test_cluster(2, ADDR_PORTS);
 	test_cluster(4, ADDR_IPS);
 	test_cluster(8, ADDR_PORTS);
+	test_sparse_ids();
 
 	if (have_ipv6_loopback())
 		test_join_ping(2, ADDR_IPV6, NULL);

@@ -91,7 +91,7 @@ static inline const char *dvm_state_name(uint32_t state)
 
 /* What these tests use of KVM_CAP_DVM's features. */
 #define DVM_TEST_CAPS	(KVM_DVM_CAP_CLUSTER | KVM_DVM_CAP_MEMORY |	\
-			 KVM_DVM_CAP_EXIT_INFO)
+			 KVM_DVM_CAP_EXIT_INFO | KVM_DVM_CAP_VCPU_MAP)
 
 /* Skip unless the kernel has DVM with what these tests use. */
 static inline void dvm_require_abi(void)

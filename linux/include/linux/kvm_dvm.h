@@ -21,6 +21,7 @@ struct kvm_vcpu;
 /* What KVM_CHECK_EXTENSION(KVM_CAP_DVM) reports. */
 #define KVM_DVM_CAPS							\
 	(KVM_DVM_CAP_CLUSTER | KVM_DVM_CAP_MEMORY | KVM_DVM_CAP_EXIT_INFO |\
+	 KVM_DVM_CAP_VCPU_MAP |						\
 	 (IS_ENABLED(CONFIG_KVM_DVM_RDMA) ? KVM_DVM_CAP_RDMA : 0))
 
 struct kvm_dvm_vm_stat {

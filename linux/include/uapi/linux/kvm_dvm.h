@@ -26,6 +26,7 @@
 #define KVM_DVM_CAP_RDMA		0x2 /* KVM_DVM_TRANSPORT_RDMA */
 #define KVM_DVM_CAP_MEMORY		0x4 /* CREATE_MEMORY, PIN, UNPIN */
 #define KVM_DVM_CAP_EXIT_INFO		0x8 /* kvm_run->dvm_broken */
+#define KVM_DVM_CAP_VCPU_MAP		0x10 /* struct kvm_dvm_vcpus with nodes[] */
 
 /*
  * KVM_RUN exit: the cluster lost a node. kvm_run->dvm_broken has the
@@ -71,13 +72,23 @@ struct kvm_dvm_join {
 	__u64 reserved[3];	/* must be 0 */
 };
 
+/* struct kvm_dvm_vcpus::nodes[] of a vCPU id that no node runs */
+#define KVM_DVM_VCPU_NOWHERE		0xff
+
+/*
+ * KVM_DVM_SET_LOCAL_VCPUS. vCPU ids may be sparse (QEMU's are APIC IDs):
+ * every vCPU created on any node must be run by exactly one node, ids
+ * never created are no error. The first ABI's struct, without nodes[],
+ * had another size, hence another ioctl number: it fails with ENOTTY.
+ */
 struct kvm_dvm_vcpus {
 	__u32 flags;		/* must be 0 */
-	__u32 nr_vcpus;		/* vCPUs of the whole VM, 1 .. KVM_DVM_MAX_VCPUS */
+	__u32 nr_vcpus;		/* ids are below it, 1 .. KVM_DVM_MAX_VCPUS */
 	__u32 failed_node;	/* out: node whose assignment was refused */
 	__u32 failed_vcpu;	/* out: vCPU id in conflict, or KVM_DVM_NO_NODE */
 	__u64 reserved[2];	/* must be 0 */
 	__u64 local[KVM_DVM_MAX_VCPUS / 64]; /* bitmap of vCPU ids run here */
+	__u8 nodes[KVM_DVM_MAX_VCPUS]; /* out: the node that runs each id */
 };
 
 /* struct kvm_dvm_state::state */
@@ -144,6 +155,7 @@ struct kvm_dvm_state {
 #define KVM_DVM_STAT_MSG_DSM_REQ	14
 #define KVM_DVM_STAT_MSG_DSM_DONE	15
 #define KVM_DVM_STAT_MSG_DSM_FETCH	16
+#define KVM_DVM_STAT_MSG_VCPU_INFO	17
 #define KVM_DVM_STAT_MSG_KINDS		32
 
 /* Request/reply echo to one peer, for tests and benchmarks. */

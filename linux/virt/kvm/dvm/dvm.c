@@ -215,7 +215,8 @@ static int kvm_dvm_ioctl_set_local_vcpus(struct kvm_dvm *dvm,
 	/* Writable before anything happens: no EFAULT after a placement. */
 	v->failed_node = KVM_DVM_NO_NODE;
 	v->failed_vcpu = KVM_DVM_NO_NODE;
-	if (copy_to_user(argp, v, offsetof(struct kvm_dvm_vcpus, reserved))) {
+	memset(v->nodes, KVM_DVM_VCPU_NOWHERE, sizeof(v->nodes));
+	if (copy_to_user(argp, v, sizeof(*v))) {
 		kfree(v);
 		return -EFAULT;
 	}
@@ -238,8 +239,7 @@ static int kvm_dvm_ioctl_set_local_vcpus(struct kvm_dvm *dvm,
 		dvm_cluster_unuse(dvm);
 	}
 
-	if (copy_to_user(argp, v, offsetof(struct kvm_dvm_vcpus, reserved)) &&
-	    !r)
+	if (copy_to_user(argp, v, sizeof(*v)) && !r)
 		r = -EFAULT;
 	kfree(v);
 	return r;

@@ -206,6 +206,26 @@ struct dvm_msg_type_info {
  * @lock: protects @conns, every peer's @conn/@up, the join progress
  * @wq: woken on join progress, placement verdicts and breakage
  */
+/* What must be the same in every node's copy of a vCPU. */
+struct dvm_vcpu_id {
+	u32 cpuid_hash;
+	u32 tsc_khz;
+};
+
+/*
+ * One node's vCPUs at placement, as node 0 collects them: the ids it
+ * runs and the ones it created, with their identities (VCPU_INFO
+ * messages, in order, then VCPUS).
+ */
+struct dvm_vcpu_claim {
+	u32 nr_vcpus;
+	u32 info_next;			/* ids covered by VCPU_INFO so far */
+	bool complete;			/* its VCPUS came */
+	DECLARE_BITMAP(local, KVM_DVM_MAX_VCPUS);
+	DECLARE_BITMAP(created, KVM_DVM_MAX_VCPUS);
+	struct dvm_vcpu_id ids[KVM_DVM_MAX_VCPUS];
+};
+
 struct dvm_cluster {
 	struct kvm_dvm *dvm;
 	u32 node_id;
@@ -232,13 +252,14 @@ struct dvm_cluster {
 
 	/* vCPU placement: node 0 collects, every node waits for the verdict */
 	u32 placement_gen;
-	unsigned long *claims[KVM_DVM_MAX_NODES];	/* node 0 only */
-	u32 claim_nr_vcpus[KVM_DVM_MAX_NODES];
-	spinlock_t claims_lock;		/* claims[], claim_nr_vcpus[] */
+	struct dvm_vcpu_claim *claims[KVM_DVM_MAX_NODES];	/* node 0 only */
+	spinlock_t claims_lock;		/* claims[] */
 	bool verdict_ready;
 	int verdict_err;
 	u32 verdict_node;
 	u32 verdict_vcpu;
+	u8 verdict_nodes[KVM_DVM_MAX_VCPUS];	/* the map, with verdict 0 */
+	struct dvm_msg_verdict verdict_msg;	/* node 0: the last one sent */
 
 	struct xarray calls;
 	u32 next_call_id;
@@ -266,6 +287,8 @@ struct dvm_cluster {
  * @joining: the cluster a JOIN forms, until it is published or freed
  * @leaving: a LEAVE waits for @users
  * @local: vCPUs placed on this node, valid while @state is RUNNING
+ * @vcpu_node: where each vCPU id runs (KVM_DVM_VCPU_NOWHERE: no node),
+ *	valid while @state is RUNNING
  */
 struct kvm_dvm {
 	struct kvm *kvm;
@@ -279,6 +302,7 @@ struct kvm_dvm {
 	struct dvm_cluster *joining;
 	u32 nr_vcpus;
 	DECLARE_BITMAP(local, KVM_DVM_MAX_VCPUS);
+	u8 vcpu_node[KVM_DVM_MAX_VCPUS];	/* the node of each vCPU id */
 	/* last cluster's identity and fate, for KVM_DVM_GET_STATE */
 	u32 node_id;
 	u32 nr_nodes;
@@ -319,10 +343,16 @@ int dvm_handle_vcpus(struct dvm_cluster *c, struct dvm_conn *conn,
 int dvm_handle_verdict(struct dvm_cluster *c, struct dvm_conn *conn,
 		       const struct dvm_wire_msg *msg, const void *payload,
 		       struct dvm_reply *reply);
+int dvm_handle_vcpu_info(struct dvm_cluster *c, struct dvm_conn *conn,
+			 const struct dvm_wire_msg *msg, const void *payload,
+			 struct dvm_reply *reply);
 
 /* placement.c */
-void dvm_placement_judge(u32 nr_nodes, unsigned long *const *claims,
-			 const u32 *nr_vcpus, struct dvm_msg_verdict *v);
+void dvm_placement_judge(u32 nr_nodes, struct dvm_vcpu_claim *const *claims,
+			 struct dvm_msg_verdict *v);
+
+/* The architecture's (arch/x86/kvm/dvm/vcpu.c) */
+int dvm_arch_vcpu_id(struct kvm_vcpu *vcpu, struct dvm_vcpu_id *id);
 
 /* auth.c */
 int dvm_auth_init(struct dvm_cluster *c, const u8 *key, u32 key_len);

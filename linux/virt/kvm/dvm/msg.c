@@ -71,6 +71,11 @@ static const struct dvm_msg_type_info dvm_msg_types[DVM_MSG_NR_TYPES] = {
 	[DVM_MSG_DSM_FETCH] = { "dsm_fetch", sizeof(struct dvm_msg_dsm_fetch),
 		sizeof(struct dvm_msg_dsm_fetch), false, true,
 		dvm_handle_dsm_fetch },
+	[DVM_MSG_VCPU_INFO] = { "vcpu_info",
+		sizeof(struct dvm_msg_vcpu_info) + sizeof(struct dvm_wire_vcpu_id),
+		sizeof(struct dvm_msg_vcpu_info) +
+		DVM_VCPU_INFO_CHUNK * sizeof(struct dvm_wire_vcpu_id),
+		false, false, dvm_handle_vcpu_info },
 };
 
 /* Statistics: the VM's counters are u64 fields of the binary stats. */
@@ -95,6 +100,7 @@ static const u8 dvm_msg_stat_index[DVM_MSG_NR_TYPES] = {
 	[DVM_MSG_DSM_REQ] = KVM_DVM_STAT_MSG_DSM_REQ,
 	[DVM_MSG_DSM_DONE] = KVM_DVM_STAT_MSG_DSM_DONE,
 	[DVM_MSG_DSM_FETCH] = KVM_DVM_STAT_MSG_DSM_FETCH,
+	[DVM_MSG_VCPU_INFO] = KVM_DVM_STAT_MSG_VCPU_INFO,
 };
 
 static_assert(DVM_MSG_NR_TYPES - 1 <= KVM_DVM_STAT_TYPES);

@@ -13,7 +13,7 @@
 #include <linux/build_bug.h>
 
 #define DVM_WIRE_MAGIC		0x314d5644	/* "DVM1" on the wire */
-#define DVM_WIRE_VERSION	1
+#define DVM_WIRE_VERSION	2
 
 /* Largest payload of any message: one page plus a small descriptor. */
 #define DVM_WIRE_MAX_PAYLOAD	(4096 + 256)
@@ -77,6 +77,8 @@ enum dvm_msg_type {
 	 * page for DVM_DSM_OP_FETCH_*, nothing for DVM_DSM_OP_INVALIDATE
 	 */
 	DVM_MSG_DSM_FETCH,
+	/* node -> node 0, before its DVM_MSG_VCPUS: struct dvm_msg_vcpu_info */
+	DVM_MSG_VCPU_INFO,
 	DVM_MSG_NR_TYPES
 };
 
@@ -114,6 +116,8 @@ struct dvm_msg_verdict {
 	__le32 node;		/* the node refused, or ~0 */
 	__le32 vcpu;		/* the vCPU in conflict, or ~0 */
 	__le32 pad;		/* must be zero */
+	/* with error 0: the node of each vCPU id, or KVM_DVM_VCPU_NOWHERE */
+	__u8 nodes[1024];
 };
 
 /*
@@ -129,7 +133,27 @@ struct dvm_msg_verdict {
 struct dvm_msg_vcpus {
 	__le32 nr_vcpus;
 	__le32 pad;		/* must be zero */
-	__le64 local[1024 / 64];
+	__le64 local[1024 / 64];	/* the ids run here */
+	__le64 created[1024 / 64];	/* the ids of the vCPUs created here */
+};
+
+/* What must be the same in every node's copy of a vCPU. */
+struct dvm_wire_vcpu_id {
+	__le32 cpuid_hash;	/* of the CPUID entries, see dvm_arch_vcpu_id() */
+	__le32 tsc_khz;
+};
+
+/*
+ * The identities of the vCPUs created on the sender with ids first to
+ * first + count - 1 (entries of ids not created are zero), in chunks of
+ * at most DVM_VCPU_INFO_CHUNK ids, in order, all before DVM_MSG_VCPUS.
+ */
+#define DVM_VCPU_INFO_CHUNK	256
+
+struct dvm_msg_vcpu_info {
+	__le32 first;
+	__le32 count;		/* 1 .. DVM_VCPU_INFO_CHUNK */
+	struct dvm_wire_vcpu_id ids[];
 };
 
 /* DSM: see Documentation/virt/kvm/dvm.rst, "Distributed shared memory". */

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DVM on x86: what must be the same in every node's copy of a vCPU,
+ * compared by node 0 at placement (virt/kvm/dvm/placement.c).
+ */
+#include <linux/jhash.h>
+#include <linux/kvm_host.h>
+
+#include "../../../../virt/kvm/dvm/dvm.h"
+
+/*
+ * Bits KVM itself changes as the guest runs (kvm_update_cpuid_runtime():
+ * OSXSAVE, APIC, OSPKE, MWAIT, XSAVE sizes) say nothing about how the
+ * vCPU was configured: they are left out.
+ */
+static void dvm_cpuid_mask_runtime(struct kvm_cpuid_entry2 *e)
+{
+	switch (e->function) {
+	case 0x1:
+		e->ecx &= ~(BIT(27) | BIT(3));	/* OSXSAVE, MWAIT */
+		e->edx &= ~BIT(9);		/* APIC */
+		break;
+	case 0x7:
+		if (!e->index)
+			e->ecx &= ~BIT(4);	/* OSPKE */
+		break;
+	case 0xd:
+		if (e->index <= 1)
+			e->ebx = 0;		/* XSAVE area sizes */
+		break;
+	}
+}
+
+/* Independent of the entries' order, which KVM does not care about. */
+static u32 dvm_cpuid_hash(const struct kvm_cpuid_entry2 *entries, int nent)
+{
+	struct kvm_cpuid_entry2 e;
+	u32 words[7], sum = 0;
+	int i;
+
+	for (i = 0; i < nent; i++) {
+		e = entries[i];
+		dvm_cpuid_mask_runtime(&e);
+		words[0] = e.function;
+		words[1] = e.index;
+		words[2] = e.flags;
+		words[3] = e.eax;
+		words[4] = e.ebx;
+		words[5] = e.ecx;
+		words[6] = e.edx;
+		sum += jhash2(words, ARRAY_SIZE(words), 0);
+	}
+	return jhash_2words(sum, nent, 0);
+}
+
+/**
+ * dvm_arch_vcpu_id - what must be the same in every copy of @vcpu
+ * @vcpu: a vCPU of this node
+ * @id: filled in: a hash of its CPUID entries, its TSC rate
+ *
+ * Return: 0, or -EINTR when killed waiting for the vCPU's mutex.
+ */
+int dvm_arch_vcpu_id(struct kvm_vcpu *vcpu, struct dvm_vcpu_id *id)
+{
+	if (mutex_lock_killable(&vcpu->mutex))
+		return -EINTR;
+	id->cpuid_hash = dvm_cpuid_hash(vcpu->arch.cpuid_entries,
+					vcpu->arch.cpuid_nent);
+	id->tsc_khz = vcpu->arch.virtual_tsc_khz;
+	mutex_unlock(&vcpu->mutex);
+	return 0;
+}
