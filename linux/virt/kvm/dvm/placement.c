@@ -154,24 +154,27 @@ static void dvm_free_claims(struct dvm_cluster *c)
 }
 
 /*
- * Node 0: take the claims' lock and return @node's claim in the making,
- * made here if it has none yet (NULL: out of memory, not locked). Only
- * @node's own messages, one at a time, make or change its claim; the
- * caller frees *@spare after unlocking.
+ * Node 0: take the claims' lock, with *@cl @node's claim in the making,
+ * made if it has none yet: 0, -ENOMEM, or -EPROTO if its claim was judged
+ * meanwhile (a node may not send before the verdict). Only @node's own
+ * messages, one at a time, make or change its claim. Locked whatever it
+ * returns; the caller frees *@spare after unlocking.
  */
-static struct dvm_vcpu_claim *dvm_claim_lock(struct dvm_cluster *c, u32 node,
-					     struct dvm_vcpu_claim **spare)
+static int dvm_claim_lock(struct dvm_cluster *c, u32 node,
+			  struct dvm_vcpu_claim **cl,
+			  struct dvm_vcpu_claim **spare)
+	__acquires(&c->claims_lock)
 {
-	*spare = NULL;
-	if (!READ_ONCE(c->claims[node])) {
-		*spare = kvzalloc(sizeof(**spare), GFP_KERNEL_ACCOUNT);
-		if (!*spare)
-			return NULL;
-	}
+	bool had = READ_ONCE(c->claims[node]);
+
+	*spare = had ? NULL : kvzalloc(sizeof(**spare), GFP_KERNEL_ACCOUNT);
 	spin_lock(&c->claims_lock);
 	if (!c->claims[node])
 		swap(c->claims[node], *spare);
-	return c->claims[node];
+	*cl = c->claims[node];
+	if (!*cl)
+		return had ? -EPROTO : -ENOMEM;
+	return 0;
 }
 
 /* Node 0: judge and announce once every node's claim is complete. */
@@ -205,19 +208,17 @@ static int dvm_add_vcpu_ids(struct dvm_cluster *c, u32 node, u32 first,
 			    u32 count, const struct dvm_vcpu_id *ids)
 {
 	struct dvm_vcpu_claim *spare, *cl;
-	int r = 0;
+	int r;
 
-	cl = dvm_claim_lock(c, node, &spare);
-	if (!cl)
-		return -ENOMEM;
+	r = dvm_claim_lock(c, node, &cl, &spare);
 	/* In order, each id once, before the claim. */
-	if (cl->complete || first != cl->info_next ||
-	    count > KVM_DVM_MAX_VCPUS - first)
+	if (!r && (cl->complete || first != cl->info_next ||
+		   count > KVM_DVM_MAX_VCPUS - first))
 		r = -EPROTO;
-	else
+	if (!r) {
 		memcpy(&cl->ids[first], ids, count * sizeof(*ids));
-	if (!r)
 		cl->info_next = first + count;
+	}
 	spin_unlock(&c->claims_lock);
 	kvfree(spare);
 	return r;
@@ -229,14 +230,12 @@ static int dvm_add_claim(struct dvm_cluster *c, u32 node, u32 nr_vcpus,
 			 const unsigned long *created)
 {
 	struct dvm_vcpu_claim *spare, *cl;
-	int r = 0;
+	int r;
 
-	cl = dvm_claim_lock(c, node, &spare);
-	if (!cl)
-		return -ENOMEM;
-	if (cl->complete || cl->info_next != nr_vcpus) {
+	r = dvm_claim_lock(c, node, &cl, &spare);
+	if (!r && (cl->complete || cl->info_next != nr_vcpus))
 		r = -EPROTO;
-	} else {
+	if (!r) {
 		cl->nr_vcpus = nr_vcpus;
 		bitmap_copy(cl->local, local, KVM_DVM_MAX_VCPUS);
 		bitmap_copy(cl->created, created, KVM_DVM_MAX_VCPUS);
