@@ -21,7 +21,7 @@ struct kvm_vcpu;
 /* What KVM_CHECK_EXTENSION(KVM_CAP_DVM) reports. */
 #define KVM_DVM_CAPS							\
 	(KVM_DVM_CAP_CLUSTER | KVM_DVM_CAP_MEMORY | KVM_DVM_CAP_EXIT_INFO |\
-	 KVM_DVM_CAP_VCPU_MAP |						\
+	 KVM_DVM_CAP_VCPU_MAP | KVM_DVM_CAP_IRQCHIP |			\
 	 (IS_ENABLED(CONFIG_KVM_DVM_RDMA) ? KVM_DVM_CAP_RDMA : 0))
 
 struct kvm_dvm_vm_stat {
@@ -54,6 +54,15 @@ struct kvm_dvm_vm_stat {
 	u64 dsm_fault_count;
 	u64 dsm_handed_over;
 	u64 late_replies;
+	/* distributed irqchip */
+	u64 irq_sent[KVM_DVM_STAT_IRQ_MODES];
+	u64 irq_received[KVM_DVM_STAT_IRQ_MODES];
+	u64 irq_rejected;
+	u64 irq_queue_full;
+	u64 irq_queue_hwm;
+	u64 apic_mirror_sent;
+	u64 apic_mirror_applied;
+	u64 apic_writes_ignored;
 };
 
 #define KVM_DVM_STATS_DESC(field, type, unit, exp, sz)			\
@@ -117,7 +126,18 @@ struct kvm_dvm_vm_stat {
 			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
 	KVM_DVM_STATS_COUNT(dsm_fault_count),				\
 	KVM_DVM_STATS_COUNT(dsm_handed_over),				\
-	KVM_DVM_STATS_COUNT(late_replies)
+	KVM_DVM_STATS_COUNT(late_replies),				\
+	KVM_DVM_STATS_DESC(irq_sent, KVM_STATS_TYPE_CUMULATIVE,		\
+			   KVM_STATS_UNIT_NONE, 0, KVM_DVM_STAT_IRQ_MODES),\
+	KVM_DVM_STATS_DESC(irq_received, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_NONE, 0, KVM_DVM_STAT_IRQ_MODES),\
+	KVM_DVM_STATS_COUNT(irq_rejected),				\
+	KVM_DVM_STATS_COUNT(irq_queue_full),				\
+	KVM_DVM_STATS_DESC(irq_queue_hwm, KVM_STATS_TYPE_PEAK,		\
+			   KVM_STATS_UNIT_NONE, 0, 1),			\
+	KVM_DVM_STATS_COUNT(apic_mirror_sent),				\
+	KVM_DVM_STATS_COUNT(apic_mirror_applied),			\
+	KVM_DVM_STATS_COUNT(apic_writes_ignored)
 
 long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
 bool kvm_dvm_is_ioctl(unsigned int ioctl);
@@ -125,6 +145,7 @@ void kvm_dvm_destroy_vm(struct kvm *kvm);
 int kvm_dvm_vcpu_run_check(struct kvm_vcpu *vcpu);
 bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu);
 int kvm_dvm_vcpu_run_result(struct kvm_vcpu *vcpu, int r);
+bool kvm_dvm_vcpu_remote(struct kvm_vcpu *vcpu);
 
 #else /* !CONFIG_KVM_DVM */
 
@@ -161,6 +182,11 @@ static inline bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 static inline int kvm_dvm_vcpu_run_result(struct kvm_vcpu *vcpu, int r)
 {
 	return r;
+}
+
+static inline bool kvm_dvm_vcpu_remote(struct kvm_vcpu *vcpu)
+{
+	return false;
 }
 
 #endif /* CONFIG_KVM_DVM */

@@ -27,6 +27,7 @@
 #define KVM_DVM_CAP_MEMORY		0x4 /* CREATE_MEMORY, PIN, UNPIN */
 #define KVM_DVM_CAP_EXIT_INFO		0x8 /* kvm_run->dvm_broken */
 #define KVM_DVM_CAP_VCPU_MAP		0x10 /* struct kvm_dvm_vcpus with nodes[] */
+#define KVM_DVM_CAP_IRQCHIP		0x20 /* interrupts reach remote vCPUs */
 
 /*
  * KVM_RUN exit: the cluster lost a node. kvm_run->dvm_broken has the
@@ -156,7 +157,17 @@ struct kvm_dvm_state {
 #define KVM_DVM_STAT_MSG_DSM_DONE	15
 #define KVM_DVM_STAT_MSG_DSM_FETCH	16
 #define KVM_DVM_STAT_MSG_VCPU_INFO	17
+#define KVM_DVM_STAT_MSG_IRQ		18
+#define KVM_DVM_STAT_MSG_APIC_STATE	19
 #define KVM_DVM_STAT_MSG_KINDS		32
+
+/*
+ * Index in the per-mode arrays of the VM's binary statistics
+ * (dvm_irq_sent, dvm_irq_received): the delivery mode, bits 10:8 of the
+ * APIC's ICR (0 fixed, 1 lowest priority, 2 SMI, 3 KVM's PV kick, 4 NMI,
+ * 5 INIT, 6 STARTUP).
+ */
+#define KVM_DVM_STAT_IRQ_MODES		8
 
 /* Request/reply echo to one peer, for tests and benchmarks. */
 struct kvm_dvm_ping {

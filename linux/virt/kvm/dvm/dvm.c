@@ -35,10 +35,18 @@ static struct kvm_dvm *kvm_dvm_get(struct kvm *kvm)
 	dvm = kzalloc(sizeof(*dvm), GFP_KERNEL_ACCOUNT);
 	if (!dvm)
 		return NULL;
+	dvm->apic_sent = kvmalloc_array(KVM_DVM_MAX_VCPUS,
+					sizeof(*dvm->apic_sent),
+					GFP_KERNEL_ACCOUNT);
+	if (!dvm->apic_sent) {
+		kfree(dvm);
+		return NULL;
+	}
 	dvm->kvm = kvm;
 	mutex_init(&dvm->lock);
 	dvm->broken_node = KVM_DVM_NO_NODE;
 	if (cmpxchg(&kvm->dvm, NULL, dvm)) {
+		kvfree(dvm->apic_sent);
 		kfree(dvm);
 		dvm = READ_ONCE(kvm->dvm);
 	}
@@ -159,6 +167,9 @@ static int kvm_dvm_ioctl_join(struct kvm_dvm *dvm, void __user *argp)
 		goto out;
 	}
 	r = dvm_check_addrs(addrs, join.nr_nodes);
+	if (r)
+		goto out;
+	r = dvm_arch_vm_init(dvm->kvm);
 	if (r)
 		goto out;
 
@@ -454,6 +465,7 @@ void kvm_dvm_destroy_vm(struct kvm *kvm)
 		dvm_cluster_leave(dvm);
 	mutex_unlock(&dvm->lock);
 	kvm->dvm = NULL;
+	kvfree(dvm->apic_sent);
 	kfree(dvm);
 }
 
@@ -482,10 +494,65 @@ int kvm_dvm_vcpu_run_check(struct kvm_vcpu *vcpu)
 		if (vcpu->vcpu_id >= dvm->nr_vcpus ||
 		    !test_bit(vcpu->vcpu_id, dvm->local))
 			return -EREMOTE;
+		/* What userspace set in the APIC: the mirrors follow. */
+		dvm_arch_vcpu_sync(dvm, vcpu, false);
 		/* A breakage from before this KVM_RUN was reported already. */
 		return 0;
 	}
 	return -ENOLINK;
+}
+
+/* A vCPU this node runs in a RUNNING cluster. */
+bool dvm_vcpu_runs_here(struct kvm_dvm *dvm, u32 vcpu_id)
+{
+	/* Pairs with the release of RUNNING: @local is valid after it. */
+	return smp_load_acquire(&dvm->state) == KVM_DVM_STATE_RUNNING &&
+	       vcpu_id < dvm->nr_vcpus && test_bit(vcpu_id, dvm->local);
+}
+
+/**
+ * kvm_dvm_vcpu_remote - is this copy of a vCPU run by another node?
+ * @vcpu: the vCPU
+ *
+ * Interrupts for it are forwarded to its owner, and userspace's writes to
+ * its APIC leave the owner's registers, which this node mirrors, alone.
+ * Callable from any context.
+ */
+bool kvm_dvm_vcpu_remote(struct kvm_vcpu *vcpu)
+{
+	struct kvm_dvm *dvm = READ_ONCE(vcpu->kvm->dvm);
+	u32 id = vcpu->vcpu_id;
+
+	/* Pairs with the release of RUNNING: the map is valid after it. */
+	return dvm && smp_load_acquire(&dvm->state) == KVM_DVM_STATE_RUNNING &&
+	       id < dvm->nr_vcpus && !test_bit(id, dvm->local) &&
+	       dvm->vcpu_node[id] != KVM_DVM_VCPU_NOWHERE;
+}
+
+/**
+ * dvm_live_get - the cluster of a RUNNING VM, held until dvm_live_put()
+ * @dvm: the VM's DVM state
+ *
+ * For vCPU threads, which cannot take @dvm->lock: a LEAVE waits for the
+ * holders, after failing every request and waking every wait.
+ * Return: the cluster, or NULL once the VM left it.
+ */
+struct dvm_cluster *dvm_live_get(struct kvm_dvm *dvm)
+{
+	struct dvm_cluster *c;
+
+	rcu_read_lock();
+	c = rcu_dereference(dvm->live);
+	if (c)
+		atomic_inc(&dvm->users);
+	rcu_read_unlock();
+	return c;
+}
+
+void dvm_live_put(struct kvm_dvm *dvm)
+{
+	if (atomic_dec_and_test(&dvm->users))
+		wake_up_var(&dvm->users);
 }
 
 /* KVM_EXIT_DVM_BROKEN, with the node lost and why. */
@@ -498,17 +565,24 @@ static void dvm_exit_broken(struct kvm_vcpu *vcpu, struct kvm_dvm *dvm)
 	run->dvm_broken.error = READ_ONCE(dvm->broken_error);
 }
 
-/* In the vCPU run loop: leave it when the cluster broke. */
+/*
+ * In the vCPU run loop, before the guest is entered again (SRCU held):
+ * leave it when the cluster broke; make the other nodes' mirrors of this
+ * vCPU's APIC follow what the guest just changed.
+ */
 bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 {
 	struct kvm_dvm *dvm = READ_ONCE(vcpu->kvm->dvm);
 
-	if (!kvm_check_request(KVM_REQ_DVM_BROKEN, vcpu))
+	if (!dvm)
 		return false;
-	if (WARN_ON_ONCE(!dvm))
-		return false;
-	dvm_exit_broken(vcpu, dvm);
-	return true;
+	if (kvm_check_request(KVM_REQ_DVM_BROKEN, vcpu)) {
+		dvm_exit_broken(vcpu, dvm);
+		return true;
+	}
+	if (dvm_vcpu_runs_here(dvm, vcpu->vcpu_id))
+		dvm_arch_vcpu_sync(dvm, vcpu, true);
+	return false;
 }
 
 /*

@@ -6,6 +6,7 @@
  *   dvm.c        the VM ioctls, vCPU hooks, VM lifetime
  *   membership.c joining, vCPU placement, liveness, leaving
  *   placement.c  the verdict on the nodes' vCPU claims
+ *   txq.c        interrupt events to peers, posted from any context
  *   msg.c        message API: handlers, requests/replies, statistics
  *   auth.c       challenge/response on every new connection
  *   tcp.c        TCP transport
@@ -29,6 +30,7 @@
 
 struct dvm_cluster;
 struct dvm_conn;
+struct dvm_irq_queue;
 struct crypto_shash;
 
 /*
@@ -138,6 +140,7 @@ struct dvm_peer {
 	unsigned long last_rx;	/* jiffies */
 	struct sockaddr_storage addr;
 	struct dvm_peer_stats stats;
+	struct dvm_irq_queue *irq_queue;	/* txq.c */
 };
 
 /**
@@ -206,6 +209,18 @@ struct dvm_msg_type_info {
  * @lock: protects @conns, every peer's @conn/@up, the join progress
  * @wq: woken on join progress, placement verdicts and breakage
  */
+/*
+ * The APIC registers that decide where interrupts go (the architecture's:
+ * base MSR, ID, LDR, DFR, SPIV on x86).
+ */
+struct dvm_apic_regs {
+	u64 base;
+	u32 id;
+	u32 ldr;
+	u32 dfr;
+	u32 spiv;
+};
+
 /* What must be the same in every node's copy of a vCPU. */
 struct dvm_vcpu_id {
 	u32 cpuid_hash;
@@ -289,6 +304,9 @@ struct dvm_cluster {
  * @local: vCPUs placed on this node, valid while @state is RUNNING
  * @vcpu_node: where each vCPU id runs (KVM_DVM_VCPU_NOWHERE: no node),
  *	valid while @state is RUNNING
+ * @live: @cluster from RUNNING until LEAVE, for the paths that cannot take
+ *	@lock (interrupt delivery, vCPU threads): RCU, and @users to sleep
+ * @apic_sent: the APIC registers each local vCPU's owner sent last
  */
 struct kvm_dvm {
 	struct kvm *kvm;
@@ -303,6 +321,8 @@ struct kvm_dvm {
 	u32 nr_vcpus;
 	DECLARE_BITMAP(local, KVM_DVM_MAX_VCPUS);
 	u8 vcpu_node[KVM_DVM_MAX_VCPUS];	/* the node of each vCPU id */
+	struct dvm_cluster __rcu *live;
+	struct dvm_apic_regs *apic_sent;	/* KVM_DVM_MAX_VCPUS entries */
 	/* last cluster's identity and fate, for KVM_DVM_GET_STATE */
 	u32 node_id;
 	u32 nr_nodes;
@@ -351,8 +371,27 @@ int dvm_handle_vcpu_info(struct dvm_cluster *c, struct dvm_conn *conn,
 void dvm_placement_judge(u32 nr_nodes, struct dvm_vcpu_claim *const *claims,
 			 struct dvm_msg_verdict *v);
 
-/* The architecture's (arch/x86/kvm/dvm/vcpu.c) */
+/* The architecture's (arch/x86/kvm/dvm/vcpu.c, irq.c) */
 int dvm_arch_vcpu_id(struct kvm_vcpu *vcpu, struct dvm_vcpu_id *id);
+int dvm_arch_vm_init(struct kvm *kvm);
+void dvm_arch_vcpu_sync(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
+			bool srcu_held);
+int dvm_handle_irq(struct dvm_cluster *c, struct dvm_conn *conn,
+		   const struct dvm_wire_msg *msg, const void *payload,
+		   struct dvm_reply *reply);
+int dvm_handle_apic_state(struct dvm_cluster *c, struct dvm_conn *conn,
+			  const struct dvm_wire_msg *msg, const void *payload,
+			  struct dvm_reply *reply);
+
+/* dvm.c: the cluster of a RUNNING VM, from any context */
+struct dvm_cluster *dvm_live_get(struct kvm_dvm *dvm);
+void dvm_live_put(struct kvm_dvm *dvm);
+bool dvm_vcpu_runs_here(struct kvm_dvm *dvm, u32 vcpu_id);
+
+/* txq.c */
+int dvm_irq_post(struct dvm_cluster *c, u32 node, const struct dvm_wire_irq *e);
+int dvm_irq_queues_alloc(struct dvm_cluster *c);
+void dvm_irq_queues_free(struct dvm_cluster *c);
 
 /* auth.c */
 int dvm_auth_init(struct dvm_cluster *c, const u8 *key, u32 key_len);

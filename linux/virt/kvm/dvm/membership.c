@@ -384,6 +384,7 @@ static void dvm_cluster_destroy(struct dvm_cluster *c, bool started)
 	/* A heartbeat blocked in a send ended with its connection. */
 	for (i = 0; i < c->nr_nodes; i++)
 		cancel_work_sync(&c->peers[i].hb_work);
+	dvm_irq_queues_free(c);
 	dvm_calls_fail(c, KVM_DVM_NO_NODE, -ENOLINK);
 	WARN_ON_ONCE(!xa_empty(&c->calls));
 	xa_destroy(&c->calls);
@@ -526,6 +527,9 @@ int dvm_cluster_join(struct kvm_dvm *dvm, struct kvm_dvm_join *join,
 		r = -EOPNOTSUPP;
 		goto fail;
 	}
+	r = dvm_irq_queues_alloc(c);
+	if (r)
+		goto fail;
 	r = dvm_auth_init(c, join->key, join->key_len);
 	if (r)
 		goto fail;
@@ -584,6 +588,9 @@ void dvm_cluster_leave(struct kvm_dvm *dvm)
 	/* Before the kick: a vCPU that looks again sees LEFT. */
 	smp_store_release(&dvm->state, KVM_DVM_STATE_LEFT);
 	dvm_kick_vcpus(dvm->kvm);
+	/* No delivery posts to the cluster's queues after this. */
+	RCU_INIT_POINTER(dvm->live, NULL);
+	synchronize_rcu();
 
 	dvm->leaving = true;
 	dvm_dsm_stop(dvm);

@@ -76,6 +76,13 @@ static const struct dvm_msg_type_info dvm_msg_types[DVM_MSG_NR_TYPES] = {
 		sizeof(struct dvm_msg_vcpu_info) +
 		DVM_VCPU_INFO_CHUNK * sizeof(struct dvm_wire_vcpu_id),
 		false, false, dvm_handle_vcpu_info },
+	[DVM_MSG_IRQ] = { "irq", sizeof(struct dvm_wire_irq),
+		DVM_IRQ_BATCH * sizeof(struct dvm_wire_irq), false, false,
+		dvm_handle_irq },
+	[DVM_MSG_APIC_STATE] = { "apic_state",
+		sizeof(struct dvm_msg_apic_state),
+		sizeof(struct dvm_msg_apic_state), false, true,
+		dvm_handle_apic_state },
 };
 
 /* Statistics: the VM's counters are u64 fields of the binary stats. */
@@ -101,6 +108,8 @@ static const u8 dvm_msg_stat_index[DVM_MSG_NR_TYPES] = {
 	[DVM_MSG_DSM_DONE] = KVM_DVM_STAT_MSG_DSM_DONE,
 	[DVM_MSG_DSM_FETCH] = KVM_DVM_STAT_MSG_DSM_FETCH,
 	[DVM_MSG_VCPU_INFO] = KVM_DVM_STAT_MSG_VCPU_INFO,
+	[DVM_MSG_IRQ] = KVM_DVM_STAT_MSG_IRQ,
+	[DVM_MSG_APIC_STATE] = KVM_DVM_STAT_MSG_APIC_STATE,
 };
 
 static_assert(DVM_MSG_NR_TYPES - 1 <= KVM_DVM_STAT_TYPES);
@@ -561,6 +570,7 @@ static int dvm_status_errno(struct dvm_cluster *c, u16 status)
 	case EPROTO:
 	case ESTALE:
 	case EINTR:
+	case EAGAIN:
 	case ENOLINK:
 	case ENOTCONN:
 	case ETIMEDOUT:

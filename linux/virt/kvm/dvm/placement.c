@@ -373,10 +373,15 @@ static int dvm_apply_placement(struct kvm_dvm *dvm, struct dvm_cluster *c,
 	dvm->nr_vcpus = nr_vcpus;
 	bitmap_copy(dvm->local, local, KVM_DVM_MAX_VCPUS);
 	memcpy(dvm->vcpu_node, c->verdict_nodes, sizeof(dvm->vcpu_node));
+	/* Nothing sent yet: every owner publishes its vCPUs' APICs. */
+	memset(dvm->apic_sent, 0xff,
+	       KVM_DVM_MAX_VCPUS * sizeof(*dvm->apic_sent));
 	/* The vCPU hooks read @local once they see RUNNING. */
 	smp_wmb();
 	if (!try_cmpxchg(&dvm->state, &old, KVM_DVM_STATE_RUNNING))
 		r = -ENOLINK;
+	else
+		rcu_assign_pointer(dvm->live, c);
 out:
 	mutex_unlock(&dvm->lock);
 	return r;

@@ -140,6 +140,68 @@ TRACE_EVENT(dvm_dsm_invalidate,
 		  __entry->page, __entry->op, __entry->version)
 );
 
+/* An interrupt event forwarded to (@rx false) or from (@rx true) @peer. */
+TRACE_EVENT(dvm_irq,
+	TP_PROTO(u32 self, u32 peer, u32 vcpu, u8 mode, u8 vector, bool rx,
+		 int err),
+	TP_ARGS(self, peer, vcpu, mode, vector, rx, err),
+
+	TP_STRUCT__entry(
+		__field(u32, self)
+		__field(u32, peer)
+		__field(u32, vcpu)
+		__field(u8, mode)
+		__field(u8, vector)
+		__field(bool, rx)
+		__field(int, err)
+	),
+
+	TP_fast_assign(
+		__entry->self = self;
+		__entry->peer = peer;
+		__entry->vcpu = vcpu;
+		__entry->mode = mode;
+		__entry->vector = vector;
+		__entry->rx = rx;
+		__entry->err = err;
+	),
+
+	TP_printk("node %u %s node %u vcpu %u mode %u vector %u err %d",
+		  __entry->self, __entry->rx ? "from" : "to", __entry->peer,
+		  __entry->vcpu, __entry->mode, __entry->vector, __entry->err)
+);
+
+/* A vCPU's APIC registers sent to (@rx false) or applied from @peer. */
+TRACE_EVENT(dvm_apic_mirror,
+	TP_PROTO(u32 self, u32 peer, u32 vcpu, u64 base, u32 id, u32 ldr,
+		 bool rx),
+	TP_ARGS(self, peer, vcpu, base, id, ldr, rx),
+
+	TP_STRUCT__entry(
+		__field(u32, self)
+		__field(u32, peer)
+		__field(u32, vcpu)
+		__field(u64, base)
+		__field(u32, id)
+		__field(u32, ldr)
+		__field(bool, rx)
+	),
+
+	TP_fast_assign(
+		__entry->self = self;
+		__entry->peer = peer;
+		__entry->vcpu = vcpu;
+		__entry->base = base;
+		__entry->id = id;
+		__entry->ldr = ldr;
+		__entry->rx = rx;
+	),
+
+	TP_printk("node %u %s node %d vcpu %u base 0x%llx id 0x%x ldr 0x%x",
+		  __entry->self, __entry->rx ? "from" : "to", (int)__entry->peer,
+		  __entry->vcpu, __entry->base, __entry->id, __entry->ldr)
+);
+
 #endif /* _TRACE_KVM_DVM_H */
 
 #undef TRACE_INCLUDE_PATH

@@ -79,6 +79,12 @@ enum dvm_msg_type {
 	DVM_MSG_DSM_FETCH,
 	/* node -> node 0, before its DVM_MSG_VCPUS: struct dvm_msg_vcpu_info */
 	DVM_MSG_VCPU_INFO,
+	/* one-way: 1 .. DVM_IRQ_BATCH struct dvm_wire_irq, for vCPUs the
+	 * receiver runs, applied in order
+	 */
+	DVM_MSG_IRQ,
+	/* owner -> all, request: struct dvm_msg_apic_state; empty reply */
+	DVM_MSG_APIC_STATE,
 	DVM_MSG_NR_TYPES
 };
 
@@ -193,6 +199,58 @@ struct dvm_msg_dsm_fetch {
 	__u8 op;		/* enum dvm_dsm_op */
 	__u8 pad[3];		/* must be zero */
 	__le64 pages;		/* the sender's memory file: the receiver's size */
+};
+
+/*
+ * Distributed irqchip: see Documentation/virt/kvm/dvm.rst, "Interrupts".
+ * An interrupt for a vCPU another node runs travels as one event; the
+ * sender resolved the destination, the owner accepts it as its own LAPIC
+ * would (kvm_apic_set_irq()).
+ */
+enum dvm_irq_kind {
+	DVM_IRQ_DELIVER,	/* accept @mode/@vector on @vcpu's LAPIC */
+	DVM_IRQ_NR_KINDS
+};
+
+#define DVM_IRQ_F_LEVEL		BIT(0)	/* asserted */
+#define DVM_IRQ_F_TRIG_LEVEL	BIT(1)	/* level-triggered */
+#define DVM_IRQ_F_ALL		(DVM_IRQ_F_LEVEL | DVM_IRQ_F_TRIG_LEVEL)
+
+/* Delivery modes on the wire: the ICR's bits 10:8 (APIC_DM_* >> 8). */
+#define DVM_IRQ_MODE_FIXED	0
+#define DVM_IRQ_MODE_LOWEST	1
+#define DVM_IRQ_MODE_SMI	2
+#define DVM_IRQ_MODE_REMRD	3	/* KVM's PV kick */
+#define DVM_IRQ_MODE_NMI	4
+#define DVM_IRQ_MODE_INIT	5
+#define DVM_IRQ_MODE_STARTUP	6
+#define DVM_IRQ_NR_MODES	8	/* 7, ExtINT, is never forwarded */
+
+struct dvm_wire_irq {
+	__le32 vcpu;		/* the destination, run by the receiver */
+	__u8 kind;		/* enum dvm_irq_kind */
+	__u8 mode;		/* DVM_IRQ_MODE_* */
+	__u8 vector;
+	__u8 flags;		/* DVM_IRQ_F_* */
+	__le32 pad[2];		/* must be zero */
+};
+
+static_assert(sizeof(struct dvm_wire_irq) == 16);
+
+#define DVM_IRQ_BATCH		64	/* events in one DVM_MSG_IRQ, at most */
+
+/*
+ * The registers that decide where an interrupt goes, as the vCPU's owner
+ * has them; every other node keeps them in its copy of the vCPU.
+ */
+struct dvm_msg_apic_state {
+	__le32 vcpu;
+	__le32 pad;		/* must be zero */
+	__le64 base;		/* MSR_IA32_APICBASE */
+	__le32 id;		/* APIC_ID register */
+	__le32 ldr;		/* APIC_LDR */
+	__le32 dfr;		/* APIC_DFR */
+	__le32 spiv;		/* APIC_SPIV */
 };
 
 void dvm_wire_build(struct dvm_wire_hdr *hdr, const struct dvm_wire_msg *msg);

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DVM's send path for interrupts, usable from any context: deliveries
+ * start with IRQs off (the x2APIC ICR fast path, irqfd) or under
+ * spinlocks (the IOAPIC's), where a transport's send cannot run. Each
+ * peer has a preallocated ring of interrupt events; posting one takes a
+ * spinlock and never sleeps. A work item on the high-priority workqueue
+ * drains the ring in order, up to DVM_IRQ_BATCH events per message. It
+ * sends on the peer's link like any other sender, so an interrupt waits
+ * for at most the message that is on the link already, never for the
+ * queue of page transfers behind it.
+ *
+ * A ring that is full is not waited for and nothing is dropped: the
+ * cluster breaks, naming the peer, with -ENOBUFS.
+ */
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+
+#include "dvm.h"
+
+/* Events waiting for one peer, at most. */
+#define DVM_IRQ_QUEUE_LEN	4096
+
+struct dvm_irq_queue {
+	struct dvm_cluster *c;
+	u32 node;
+	spinlock_t lock;		/* @head, @count, @ring, @hwm */
+	u32 head;
+	u32 count;
+	u32 hwm;			/* most events ever waiting */
+	bool overflow;
+	struct work_struct work;	/* drains the ring */
+	struct work_struct overflow_work;	/* breaks the cluster */
+	struct dvm_wire_irq batch[DVM_IRQ_BATCH];	/* the drainer's */
+	struct dvm_wire_irq ring[DVM_IRQ_QUEUE_LEN];
+};
+
+static u32 dvm_irq_queue_take(struct dvm_irq_queue *q)
+{
+	unsigned long flags;
+	u32 n, i;
+
+	spin_lock_irqsave(&q->lock, flags);
+	n = min_t(u32, q->count, DVM_IRQ_BATCH);
+	for (i = 0; i < n; i++)
+		q->batch[i] = q->ring[(q->head + i) % DVM_IRQ_QUEUE_LEN];
+	q->head = (q->head + n) % DVM_IRQ_QUEUE_LEN;
+	q->count -= n;
+	spin_unlock_irqrestore(&q->lock, flags);
+	return n;
+}
+
+static void dvm_irq_queue_work(struct work_struct *work)
+{
+	struct dvm_irq_queue *q = container_of(work, struct dvm_irq_queue,
+					       work);
+	struct dvm_cluster *c = q->c;
+	u32 n;
+
+	dvm_stat_max(&c->dvm->kvm->stat.generic.dvm.irq_queue_hwm,
+		     READ_ONCE(q->hwm));
+	/*
+	 * A failed send ends the link, and the cluster with it: what is
+	 * left is dropped with the cluster, which every vCPU then reports.
+	 */
+	while ((n = dvm_irq_queue_take(q)))
+		dvm_send(c, q->node, DVM_MSG_IRQ, q->batch,
+			 n * sizeof(struct dvm_wire_irq));
+}
+
+static void dvm_irq_queue_overflow_work(struct work_struct *work)
+{
+	struct dvm_irq_queue *q = container_of(work, struct dvm_irq_queue,
+					       overflow_work);
+
+	pr_warn_ratelimited("kvm-dvm: node %u: %u interrupts wait for node %u: cluster broken\n",
+			    q->c->node_id, DVM_IRQ_QUEUE_LEN, q->node);
+	dvm_cluster_lost(q->c, q->node, -ENOBUFS);
+}
+
+/**
+ * dvm_irq_post - queue an interrupt event for a peer, from any context
+ * @c: the cluster, which the caller keeps alive (RCU, see kvm_dvm.live)
+ * @node: the peer that runs the destination vCPU
+ * @e: the event
+ *
+ * Return: 0, or -ENOBUFS when the peer's queue is full: the cluster
+ * breaks then.
+ */
+int dvm_irq_post(struct dvm_cluster *c, u32 node, const struct dvm_wire_irq *e)
+{
+	struct dvm_irq_queue *q;
+	unsigned long flags;
+	bool full;
+
+	if (WARN_ON_ONCE(node >= c->nr_nodes || node == c->node_id))
+		return -EINVAL;
+	q = c->peers[node].irq_queue;
+	spin_lock_irqsave(&q->lock, flags);
+	full = q->count == DVM_IRQ_QUEUE_LEN;
+	if (!full) {
+		q->ring[(q->head + q->count) % DVM_IRQ_QUEUE_LEN] = *e;
+		q->count++;
+		q->hwm = max(q->hwm, q->count);
+	}
+	spin_unlock_irqrestore(&q->lock, flags);
+	if (full) {
+		dvm_stat_add(&c->dvm->kvm->stat.generic.dvm.irq_queue_full, 1);
+		if (!xchg(&q->overflow, true))
+			queue_work(system_unbound_wq, &q->overflow_work);
+		return -ENOBUFS;
+	}
+	queue_work(system_highpri_wq, &q->work);
+	return 0;
+}
+
+/* With the cluster, before any peer can be sent to. */
+int dvm_irq_queues_alloc(struct dvm_cluster *c)
+{
+	struct dvm_irq_queue *q;
+	u32 i;
+
+	for (i = 0; i < c->nr_nodes; i++) {
+		if (i == c->node_id)
+			continue;
+		q = kvzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
+		if (!q)
+			return -ENOMEM;
+		q->c = c;
+		q->node = i;
+		spin_lock_init(&q->lock);
+		INIT_WORK(&q->work, dvm_irq_queue_work);
+		INIT_WORK(&q->overflow_work, dvm_irq_queue_overflow_work);
+		c->peers[i].irq_queue = q;
+	}
+	return 0;
+}
+
+/*
+ * When the cluster is destroyed: nothing posts any more (the VM's live
+ * pointer was cleared and RCU waited for), the links are shut.
+ */
+void dvm_irq_queues_free(struct dvm_cluster *c)
+{
+	struct dvm_irq_queue *q;
+	u32 i;
+
+	for (i = 0; i < c->nr_nodes; i++) {
+		q = c->peers[i].irq_queue;
+		if (!q)
+			continue;
+		cancel_work_sync(&q->work);
+		cancel_work_sync(&q->overflow_work);
+		kvfree(q);
+		c->peers[i].irq_queue = NULL;
+	}
+}
