@@ -62,6 +62,28 @@ enum {
 	MSG_DSM_DONE,
 	MSG_DSM_FETCH,
 	MSG_VCPU_INFO,
+	MSG_IRQ,
+	MSG_APIC_STATE,
+};
+
+/* Interrupt events (dvm.rst, "Interrupts"). */
+struct wire_irq {
+	uint32_t vcpu;
+	uint8_t kind;
+	uint8_t mode;
+	uint8_t vector;
+	uint8_t flags;
+	uint32_t pad[2];
+};
+
+struct wire_apic_state {
+	uint32_t vcpu;
+	uint32_t pad;
+	uint64_t base;
+	uint32_t id;
+	uint32_t ldr;
+	uint32_t dfr;
+	uint32_t spiv;
 };
 
 struct wire_dsm_req {
@@ -153,7 +175,7 @@ struct msg {
 
 #define NR_PRE_CASES		16
 #define NR_POST_CASES		11
-#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 2 + 1)
+#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 1 + 2 + 1)
 #define DSM_FILE_PAGES		16
 
 static const uint8_t cluster_key[32] = {
@@ -491,6 +513,16 @@ static int get_state(struct kvm_vm *vm, struct kvm_dvm_state *st,
 	st->nr_links = NR_NODES;
 	st->links = (uintptr_t)links;
 	return __vm_ioctl(vm, KVM_DVM_GET_STATE, st) ? -errno : 0;
+}
+
+static uint32_t state_of(struct kvm_vm *vm)
+{
+	struct kvm_dvm_link links[NR_NODES];
+	struct kvm_dvm_state st;
+	int r = get_state(vm, &st, links);
+
+	TEST_ASSERT(!r, "GET_STATE: %s", strerror(-r));
+	return st.state;
 }
 
 /* The VM is node @self of a formed cluster, every link up. */
@@ -1533,6 +1565,157 @@ out:
 			 pc->error == -EPROTO ? "-EPROTO" : "-ECONNRESET");
 }
 
+/* ---- irqchip messages from an authenticated peer ---- */
+
+struct placer {
+	struct kvm_vm *vm;
+	int ret;
+	int done;
+	pthread_t thread;
+};
+
+/* Node 0 places 1 vCPU id that no node created or runs. */
+static void *place_thread(void *arg)
+{
+	struct placer *p = arg;
+	static struct kvm_dvm_vcpus v;
+
+	memset(&v, 0, sizeof(v));
+	v.nr_vcpus = 1;
+	p->ret = __vm_ioctl(p->vm, KVM_DVM_SET_LOCAL_VCPUS, &v) ? -errno : 0;
+	__atomic_store_n(&p->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* As node 1: no vCPU created, none run; node 0's verdict must stand. */
+static bool client_place(struct client *c, struct msg *m)
+{
+	static uint8_t vcpus[VCPUS_LEN];
+	uint32_t info[4] = { 0, 1, 0, 0 };
+	struct placer p = { .vm = c->vm };
+	uint32_t one = 1, err;
+	int r;
+
+	pthread_create(&p.thread, NULL, place_thread, &p);
+	r = client_send(c, MSG_VCPU_INFO, 0, 0, info, sizeof(info));
+	memset(vcpus, 0, sizeof(vcpus));
+	memcpy(vcpus, &one, 4);
+	if (!r)
+		r = client_send(c, MSG_VCPUS, 0, 0, vcpus, sizeof(vcpus));
+	if (!r)
+		r = client_serve(c, JOIN_TIMEOUT_MS, MSG_VCPUS_VERDICT, NULL, m);
+	if (r == 1) {
+		memcpy(&err, m->data, 4);
+		r = client_serve(c, JOIN_TIMEOUT_MS, 0, &p.done, m);
+	}
+	pthread_join(p.thread, NULL);
+	if (r != 2 || err || p.ret) {
+		ksft_print_msg("placement: serve %d, verdict %u, node 0 %s\n",
+			       r, err, strerror(-p.ret));
+		return false;
+	}
+	return true;
+}
+
+static bool is_running(struct kvm_vm *vm, struct kvm_dvm_state *st)
+{
+	struct kvm_dvm_link links[NR_NODES];
+
+	return !get_state(vm, st, links) &&
+	       st->state == KVM_DVM_STATE_RUNNING &&
+	       links[1].state == KVM_DVM_LINK_UP;
+}
+
+static bool send_irqs(struct client *c, const struct wire_irq *e, int n,
+		      uint32_t len)
+{
+	return !client_send(c, MSG_IRQ, 0, 0, e, len ? len : n * sizeof(*e));
+}
+
+/* An APIC_STATE request: its reply's status, or -1 without a reply. */
+static int apic_state_status(struct client *c, struct msg *m, uint32_t vcpu,
+			     uint32_t pad, uint64_t req_id)
+{
+	struct wire_apic_state a = {
+		.vcpu = vcpu, .pad = pad, .base = 0xfee00900, .spiv = 0x1ff,
+	};
+
+	if (client_send(c, MSG_APIC_STATE, 0, req_id, &a, sizeof(a)) ||
+	    client_serve(c, 10000, MSG_APIC_STATE, NULL, m) != 1 ||
+	    !(m->flags & WIRE_F_REPLY) || m->req_id != req_id)
+		return -1;
+	return m->status;
+}
+
+/*
+ * Bad interrupt events and APIC registers from node 1 are refused and
+ * counted one by one (dvm_irq_rejected); nothing is malformed, the link
+ * stays up and node 0 stays RUNNING.
+ */
+static void test_irq_bad(void)
+{
+	const struct wire_irq good = { .vcpu = 0, .kind = 0, .mode = 0,
+				       .vector = 0x40 };
+	struct msg *m = &client_msg;
+	struct wire_irq e[3];
+	struct kvm_dvm_state st;
+	uint64_t m0, rej, want = 0;
+	struct client c;
+	bool ok = false;
+	int s1, s2;
+
+	if (!hmac_ok()) {
+		ksft_test_result_skip("irqchip messages: %s\n", hmac_why);
+		return;
+	}
+	if (!client_join(&c) || !client_place(&c, m))
+		goto out;
+	m0 = malformed(c.vm);
+	rej = stat_get(c.vm, "dvm_irq_rejected", 0);
+
+	e[0] = good;
+	e[0].vcpu = 5;				/* beyond nr_vcpus */
+	ok = send_irqs(&c, e, 1, 0);
+	e[0] = good;
+	e[0].mode = 7;				/* ExtINT */
+	ok = ok && send_irqs(&c, e, 1, 0);
+	e[0] = good;
+	e[0].flags = 0x80;
+	ok = ok && send_irqs(&c, e, 1, 0);
+	e[0] = good;
+	e[0].pad[1] = 1;
+	ok = ok && send_irqs(&c, e, 1, 0);
+	e[0] = good;
+	e[0].kind = 9;
+	ok = ok && send_irqs(&c, e, 1, 0);
+	ok = ok && send_irqs(&c, &good, 1, 0);	/* vCPU 0: nobody runs it */
+	e[0] = e[1] = e[2] = good;
+	e[1].mode = 200;
+	ok = ok && send_irqs(&c, e, 3, 0);	/* three events, all refused */
+	ok = ok && send_irqs(&c, e, 3, 24);	/* not whole events */
+	want = 1 + 1 + 1 + 1 + 1 + 1 + 3 + 1;
+	s1 = apic_state_status(&c, m, 0, 0, 11);	/* node 0's vCPU */
+	s2 = apic_state_status(&c, m, 0, 1, 12);	/* pad set */
+	want += 2;
+	if (!ok || s1 != EINVAL || s2 != EINVAL) {
+		ksft_print_msg("sending: %s; APIC_STATE replies %d and %d, want %d\n",
+			       ok ? "ok" : "failed", s1, s2, EINVAL);
+		ok = false;
+		goto out;
+	}
+	/* The APIC_STATE replies came after every event was handled. */
+	rej = stat_get(c.vm, "dvm_irq_rejected", 0) - rej;
+	ok = rej == want && malformed(c.vm) == m0 && is_running(c.vm, &st);
+	if (!ok)
+		ksft_print_msg("dvm_irq_rejected +%lu (want %lu), malformed +%lu, state %u\n",
+			       (unsigned long)rej, (unsigned long)want,
+			       (unsigned long)(malformed(c.vm) - m0), st.state);
+out:
+	client_end(&c);
+	ksft_test_result(ok, "irqchip messages: %lu bad events and APIC states refused and counted, link up\n",
+			 (unsigned long)want);
+}
+
 /*
  * Node 1 (this process) goes silent right after a heartbeat: node 0, which
  * joined with @peer_timeout_ms (0: the default), breaks with
@@ -1976,7 +2159,11 @@ static void test_wire_fuzz_post(void)
 			sleep_ms(10);
 			r = fuzz_drain(&c, m, &replies);
 		}
-		if (!r) {
+		/*
+		 * A break for a page node 1 lost (EIO) leaves node 1's link
+		 * up: node 0 then sends it nothing but BROKEN or LEAVE.
+		 */
+		if (!r && state_of(c.vm) != KVM_DVM_STATE_BROKEN) {
 			if (!check_joined(c.vm, 0))
 				ok = false;
 		} else {
@@ -2240,6 +2427,7 @@ int main(int argc, char *argv[])
 	test_heartbeat_timeout(0, 3000);
 	test_heartbeat_timeout(7000, 3000);
 	test_dsm_bad();
+	test_irq_bad();
 	test_peer_status();
 	test_wire_fuzz_pre();
 	test_wire_fuzz_post();
