@@ -17,7 +17,7 @@ static char what[128];
 
 #define KNOWN_CAPS	(KVM_DVM_CAP_CLUSTER | KVM_DVM_CAP_RDMA |	\
 			 KVM_DVM_CAP_MEMORY | KVM_DVM_CAP_EXIT_INFO |	\
-			 KVM_DVM_CAP_VCPU_MAP)
+			 KVM_DVM_CAP_VCPU_MAP | KVM_DVM_CAP_IRQCHIP)
 
 /*
  * A feature mask: the same on /dev/kvm and a VM fd, no unknown bit, what
@@ -33,8 +33,9 @@ static void test_cap(void)
 	vv = vm_check_cap(vm, KVM_CAP_DVM);
 	kvm_vm_free(vm);
 	ksft_test_result(v == vv && !(v & ~KNOWN_CAPS) &&
-			 (v & DVM_TEST_CAPS) == DVM_TEST_CAPS && v != 1,
-			 "KVM_CAP_DVM is %#x on /dev/kvm and %#x on a VM fd: cluster, memory, exit info, vCPU map%s\n",
+			 (v & DVM_TEST_CAPS) == DVM_TEST_CAPS &&
+			 (v & KVM_DVM_CAP_IRQCHIP) && v != 1,
+			 "KVM_CAP_DVM is %#x on /dev/kvm and %#x on a VM fd: cluster, memory, exit info, vCPU map, irqchip%s\n",
 			 v, vv, v & KVM_DVM_CAP_RDMA ? ", RDMA" : "");
 }
 

@@ -20,7 +20,9 @@
  *   3. The PV kick (KVM_HC_KICK_CPU) wakes vCPU 1 from HLT with
  *      interrupts off.
  *   4. x2APIC: physical fixed (KVM's IRQs-off fast path), cluster
- *      logical, NMI, all but self.
+ *      logical, NMI, all but self; then node 0's VMM signals MSIs to
+ *      vCPU 1 with KVM_SIGNAL_MSI and through an irqfd (delivered in
+ *      the eventfd's atomic wake-up).
  *   5. INIT and SIPI: vCPU 1 restarts in real mode at the SIPI page,
  *      whose code does an OUT that node 1's thread sees, without any
  *      userspace help on either node.
@@ -32,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 
 #include "apic.h"
 #include "dvm_dsm.h"
@@ -43,6 +47,8 @@
 #define TRAMP_PORT	0x5a5
 #define TRAMP_VALUE	0x1234
 #define WAIT_SECONDS	60
+#define MSI_SYNC	0x3151
+#define MSI_GSI		5
 
 #ifndef APIC_LDR
 #define APIC_LDR	0xd0
@@ -240,6 +246,10 @@ static void sender(uint64_t rounds)
 		x2apic_ipi(0, APIC_DEST_ALLBUT | APIC_DM_FIXED | VEC_ODD);
 		wait_for(&SHARED->odd[1], ++odd1, 19);
 	}
+	/* Node 0's thread signals MSIs, then irqfd, to vCPU 1. */
+	GUEST_SYNC(MSI_SYNC);
+	odd1 += 2 * rounds;
+	wait_for(&SHARED->odd[1], odd1, 21);
 
 	WRITE_ONCE(SHARED->cmd, 5);
 	wait_for(&SHARED->phase, 5, 20);
@@ -283,6 +293,61 @@ struct ipi_runner {
 	pthread_t thread;
 };
 
+static uint64_t rounds_run;
+
+/* Wait until vCPU 1 took @want VEC_ODD, as node 0 sees the DSM page. */
+static void host_wait_odd1(uint64_t want)
+{
+	volatile struct ipi_shared *sh = (void *)dsm[0].hva;
+	uint64_t t0 = dvm_now_ns();
+
+	while (sh->odd[1] < want)
+		DVM_ASSERT(dvm_now_ns() - t0 < WAIT_SECONDS * 1000000000ull,
+			   "vCPU 1 took %lu VEC_ODD, want %lu",
+			   (unsigned long)sh->odd[1], (unsigned long)want);
+	DVM_ASSERT(sh->odd[1] == want, "vCPU 1 took %lu VEC_ODD, want %lu",
+		   (unsigned long)sh->odd[1], (unsigned long)want);
+}
+
+/* MSIs from node 0's VMM to vCPU 1 (x2APIC ID 1), then via an irqfd. */
+static void signal_msis(struct kvm_vm *vm)
+{
+	struct kvm_msi msi = {
+		.address_lo = 0xfee00000 | (1 << 12), .data = VEC_ODD,
+	};
+	struct {
+		struct kvm_irq_routing r;
+		struct kvm_irq_routing_entry e;
+	} rt = {
+		.r.nr = 1,
+		.e = { .gsi = MSI_GSI, .type = KVM_IRQ_ROUTING_MSI,
+		       .u.msi = { .address_lo = msi.address_lo,
+				  .data = VEC_ODD } },
+	};
+	volatile struct ipi_shared *sh = (void *)dsm[0].hva;
+	uint64_t base = sh->odd[1], one = 1, i;
+	struct kvm_irqfd irqfd = { .gsi = MSI_GSI };
+	int efd;
+
+	for (i = 0; i < rounds_run; i++) {
+		DVM_ASSERT(__vm_ioctl(vm, KVM_SIGNAL_MSI, &msi) == 1,
+			   "KVM_SIGNAL_MSI: %s", strerror(errno));
+		host_wait_odd1(base + i + 1);
+	}
+	vm_ioctl(vm, KVM_SET_GSI_ROUTING, &rt.r);
+	efd = eventfd(0, 0);
+	TEST_ASSERT(efd >= 0, "eventfd");
+	irqfd.fd = efd;
+	vm_ioctl(vm, KVM_IRQFD, &irqfd);
+	for (i = 0; i < rounds_run; i++) {
+		TEST_ASSERT(write(efd, &one, 8) == 8, "eventfd write");
+		host_wait_odd1(base + rounds_run + i + 1);
+	}
+	irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
+	vm_ioctl(vm, KVM_IRQFD, &irqfd);
+	close(efd);
+}
+
 static void *run_vcpu(void *arg)
 {
 	struct ipi_runner *r = arg;
@@ -310,6 +375,12 @@ static void *run_vcpu(void *arg)
 		case UCALL_DONE:
 			DVM_ASSERT(r->id == 0, "vCPU %d: GUEST_DONE", r->id);
 			return NULL;
+		case UCALL_SYNC:
+			DVM_ASSERT(r->id == 0 && uc.args[1] == MSI_SYNC,
+				   "vCPU %d: GUEST_SYNC %lu", r->id,
+				   (unsigned long)uc.args[1]);
+			signal_msis(r->vcpu->vm);
+			break;
 		default:
 			TEST_FAIL("vCPU %d: unexpected ucall", r->id);
 		}
@@ -334,7 +405,7 @@ static void check_stats(uint64_t rounds)
 	uint64_t sent[2][KVM_DVM_STAT_IRQ_MODES];
 	uint64_t rcvd[2][KVM_DVM_STAT_IRQ_MODES];
 	uint64_t want[KVM_DVM_STAT_IRQ_MODES] = {
-		[0] = 9 * rounds,	/* fixed (remote part of ALLINC too) */
+		[0] = 11 * rounds,	/* fixed (remote part of ALLINC, MSIs) */
 		[1] = rounds,		/* lowest priority, odd vector */
 		[3] = rounds,		/* PV kick */
 		[4] = 2 * rounds,	/* NMI */
@@ -377,6 +448,7 @@ static void test_ipi(const char *transport, uint64_t rounds)
 	uint64_t limit;
 	int i;
 
+	rounds_run = rounds;
 	dsm_cluster_up(nodes, dsm, 2, 2, guest_code, 1, PG_LEVEL_4K);
 	for (i = 0; i < 2; i++)
 		node_prepare(nodes[i].vm, nodes[i].vcpus);
@@ -396,7 +468,7 @@ static void test_ipi(const char *transport, uint64_t rounds)
 	DVM_ASSERT(r[1].trampoline_ran, "vCPU 1 did not run the SIPI page");
 
 	memcpy(&sh, dsm[0].hva, sizeof(sh));
-	DVM_ASSERT(sh.odd[1] == 10 * rounds && sh.odd[0] == rounds &&
+	DVM_ASSERT(sh.odd[1] == 12 * rounds && sh.odd[0] == rounds &&
 		   sh.even[0] == rounds && !sh.even[1] &&
 		   sh.nmi[1] == 2 * rounds && !sh.nmi[0] &&
 		   sh.kicks == rounds,
@@ -407,8 +479,8 @@ static void test_ipi(const char *transport, uint64_t rounds)
 		   (unsigned long)sh.kicks);
 	check_stats(rounds);
 	dsm_cluster_down(nodes, dsm, 2, 1);
-	ksft_test_result_pass("%s: %lu rounds of %d kinds of IPI, INIT/SIPI\n",
-			      transport, (unsigned long)rounds, 14);
+	ksft_test_result_pass("%s: %lu rounds of %d kinds of IPI and MSI, INIT/SIPI\n",
+			      transport, (unsigned long)rounds, 16);
 }
 
 int main(int argc, char *argv[])
