@@ -298,15 +298,15 @@ static uint64_t rounds_run;
 /* Wait until vCPU 1 took @want VEC_ODD, as node 0 sees the DSM page. */
 static void host_wait_odd1(uint64_t want)
 {
-	volatile struct ipi_shared *sh = (void *)dsm[0].hva;
-	uint64_t t0 = dvm_now_ns();
+	struct ipi_shared *sh = (void *)dsm[0].hva;
+	uint64_t t0 = dvm_now_ns(), v;
 
-	while (sh->odd[1] < want)
+	while ((v = READ_ONCE(sh->odd[1])) < want)
 		DVM_ASSERT(dvm_now_ns() - t0 < WAIT_SECONDS * 1000000000ull,
 			   "vCPU 1 took %lu VEC_ODD, want %lu",
-			   (unsigned long)sh->odd[1], (unsigned long)want);
-	DVM_ASSERT(sh->odd[1] == want, "vCPU 1 took %lu VEC_ODD, want %lu",
-		   (unsigned long)sh->odd[1], (unsigned long)want);
+			   (unsigned long)v, (unsigned long)want);
+	DVM_ASSERT(v == want, "vCPU 1 took %lu VEC_ODD, want %lu",
+		   (unsigned long)v, (unsigned long)want);
 }
 
 /* MSIs from node 0's VMM to vCPU 1 (x2APIC ID 1), then via an irqfd. */
@@ -324,8 +324,8 @@ static void signal_msis(struct kvm_vm *vm)
 		       .u.msi = { .address_lo = msi.address_lo,
 				  .data = VEC_ODD } },
 	};
-	volatile struct ipi_shared *sh = (void *)dsm[0].hva;
-	uint64_t base = sh->odd[1], one = 1, i;
+	struct ipi_shared *sh = (void *)dsm[0].hva;
+	uint64_t base = READ_ONCE(sh->odd[1]), one = 1, i;
 	struct kvm_irqfd irqfd = { .gsi = MSI_GSI };
 	int efd;
 

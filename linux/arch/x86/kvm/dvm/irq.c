@@ -286,6 +286,16 @@ static void dvm_apic_publish(struct dvm_cluster *c, u32 id,
 	dvm_stat_add(&dvm_vm_stats(c->dvm->kvm)->apic_mirror_sent, 1);
 }
 
+/* From the vCPU run loop: never wait for the network holding SRCU. */
+static void dvm_apic_publish_srcu(struct kvm_vcpu *vcpu, struct dvm_cluster *c,
+				  const struct dvm_apic_regs *r)
+	__must_hold(&vcpu->kvm->srcu)
+{
+	kvm_vcpu_srcu_read_unlock(vcpu);
+	dvm_apic_publish(c, vcpu->vcpu_id, r);
+	kvm_vcpu_srcu_read_lock(vcpu);
+}
+
 /**
  * dvm_arch_vcpu_sync - make every node's copy of a local vCPU's APIC
  *	registers that decide delivery the same as the vCPU's own
@@ -313,10 +323,9 @@ void dvm_arch_vcpu_sync(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
 	if (!c)
 		return;
 	if (srcu_held)
-		kvm_vcpu_srcu_read_unlock(vcpu);
-	dvm_apic_publish(c, vcpu->vcpu_id, &now);
-	if (srcu_held)
-		kvm_vcpu_srcu_read_lock(vcpu);
+		dvm_apic_publish_srcu(vcpu, c, &now);
+	else
+		dvm_apic_publish(c, vcpu->vcpu_id, &now);
 	dvm_live_put(dvm);
 	*sent = now;
 }
