@@ -1693,7 +1693,14 @@ static void test_irq_bad(void)
 	e[1].mode = 200;
 	ok = ok && send_irqs(&c, e, 3, 0);	/* three events, all refused */
 	ok = ok && send_irqs(&c, e, 3, 24);	/* not whole events */
-	want = 1 + 1 + 1 + 1 + 1 + 1 + 3 + 1;
+	e[0] = good;
+	e[0].kind = 2;				/* RTE, not from node 0 */
+	e[0].vector = 0;
+	ok = ok && send_irqs(&c, e, 1, 0);
+	e[0] = good;
+	e[0].kind = 1;				/* EOI for a vCPU not node 1's */
+	ok = ok && send_irqs(&c, e, 1, 0);
+	want = 1 + 1 + 1 + 1 + 1 + 1 + 3 + 1 + 1 + 1;
 	s1 = apic_state_status(&c, m, 0, 0, 11);	/* node 0's vCPU */
 	s2 = apic_state_status(&c, m, 0, 1, 12);	/* pad set */
 	want += 2;

@@ -6,9 +6,14 @@
  *   dvm_mesh_test tcp|rdma          join, links, PING every peer,
  *                                   placement, run the local vCPU: DSM
  *                                   ping-pong and counters across the
- *                                   hosts, leave
+ *                                   hosts, then a token passed around a
+ *                                   ring of IPIs through every host's
+ *                                   vCPU; leave
  *   dvm_mesh_test tcp|rdma bench    2 hosts: node 0 measures request/reply
- *                                   round trips and DSM faults, prints
+ *                                   round trips, DSM faults and IPI round
+ *                                   trips between the hosts' vCPUs (idle,
+ *                                   and while both hosts' threads bounce
+ *                                   pages over the same link), prints
  *                                   BENCH lines
  *   dvm_mesh_test tcp|rdma bench4   4 hosts: node 0 measures a write fault
  *                                   that invalidates 3 sharers
@@ -25,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apic.h"
 #include "dvm_dsm.h"
 
 #define MESH_PORT_TCP	7100
@@ -65,9 +71,146 @@ static void guest_aggregate(uint64_t id)
 			       READ_ONCE(*dsm_word(p, p % 512)));
 }
 
+/*
+ * IPI round trips: vCPU 0 sends VEC_PING to vCPU 1, whose handler sends
+ * VEC_PONG back. No memory is shared: each node's guest globals are its
+ * own vCPU's.
+ */
+#define MESH_IPI_BENCH	2
+#define IPI_ROUNDS	1000
+#define IPI_WARMUP	50
+#define VEC_PING	0xc1
+#define VEC_PONG	0xc3
+#define VEC_STOP	0xc5
+
+static uint64_t pongs;
+static bool ipi_stop;
+
+static void xapic_send(uint32_t dest, uint32_t vector)
+{
+	xapic_write_reg(APIC_ICR2, SET_APIC_DEST_FIELD(dest));
+	xapic_write_reg(APIC_ICR, APIC_DEST_PHYSICAL | APIC_DM_FIXED | vector);
+}
+
+static void ping_handler(struct ex_regs *regs)
+{
+	xapic_write_reg(APIC_EOI, 0);
+	xapic_send(0, VEC_PONG);
+}
+
+static void pong_handler(struct ex_regs *regs)
+{
+	WRITE_ONCE(pongs, pongs + 1);
+	xapic_write_reg(APIC_EOI, 0);
+}
+
+static void stop_handler(struct ex_regs *regs)
+{
+	WRITE_ONCE(ipi_stop, true);
+	xapic_write_reg(APIC_EOI, 0);
+}
+
+static void ipi_round_trips(uint64_t n)
+{
+	uint64_t i, want;
+
+	for (i = 0; i < n; i++) {
+		want = READ_ONCE(pongs) + 1;
+		xapic_send(1, VEC_PING);
+		while (READ_ONCE(pongs) < want)
+			cpu_relax();
+	}
+}
+
+/* vCPU 0 reports the TSC ticks of IPI_ROUNDS round trips, twice. */
+static void guest_ipi_bench(uint64_t id)
+{
+	uint64_t t0, phase;
+
+	xapic_enable();
+	asm volatile("sti");
+	GUEST_SYNC(id);
+	if (id) {
+		for (;;) {
+			asm volatile("cli");
+			if (READ_ONCE(ipi_stop))
+				break;
+			asm volatile("sti; hlt");
+		}
+		GUEST_DONE();
+	}
+	for (phase = 0; phase < 2; phase++) {
+		ipi_round_trips(IPI_WARMUP);
+		t0 = rdtsc();
+		ipi_round_trips(IPI_ROUNDS);
+		GUEST_SYNC(rdtsc() - t0);
+	}
+	xapic_send(1, VEC_STOP);
+	GUEST_DONE();
+}
+
+/*
+ * A ring: vCPU 0 sends a token IPI to vCPU 1, each vCPU passes it on to
+ * the next, vCPU n - 1 back to vCPU 0; RING_ROUNDS times, then a stop
+ * goes round the same way.
+ */
+#define RING_ROUNDS	200
+#define VEC_TOKEN	0xc7
+#define VEC_RING_STOP	0xc9
+
+static uint64_t ring_id, ring_n, tokens;
+static bool ring_stopped;
+
+static void token_handler(struct ex_regs *regs)
+{
+	WRITE_ONCE(tokens, tokens + 1);
+	xapic_write_reg(APIC_EOI, 0);
+	if (ring_id)
+		xapic_send((ring_id + 1) % ring_n, VEC_TOKEN);
+}
+
+static void ring_stop_handler(struct ex_regs *regs)
+{
+	WRITE_ONCE(ring_stopped, true);
+	xapic_write_reg(APIC_EOI, 0);
+	if (ring_id != ring_n - 1)
+		xapic_send(ring_id + 1, VEC_RING_STOP);
+}
+
+static void guest_ipi_ring(uint64_t id, uint64_t n, uint64_t limit)
+{
+	uint64_t r, want, t0;
+
+	ring_id = id;
+	ring_n = n;
+	xapic_enable();
+	asm volatile("sti");
+	GUEST_SYNC(id);
+	if (!id) {
+		for (r = 0; r < RING_ROUNDS; r++) {
+			want = READ_ONCE(tokens) + 1;
+			t0 = rdtsc();
+			xapic_send(1, VEC_TOKEN);
+			while (READ_ONCE(tokens) < want)
+				GUEST_ASSERT_2(rdtsc() - t0 < limit, r, tokens);
+		}
+		xapic_send(1, VEC_RING_STOP);
+		WRITE_ONCE(ring_stopped, true);
+	}
+	for (;;) {
+		asm volatile("cli");
+		if (READ_ONCE(ring_stopped))
+			break;
+		asm volatile("sti; hlt");
+	}
+	GUEST_DONE();
+}
+
 /* Every vCPU says who it is, then plays on the DSM with the others. */
 static void guest_mesh(uint64_t id, uint64_t nr, uint64_t aggregate)
 {
+	if (aggregate == MESH_IPI_BENCH)
+		guest_ipi_bench(id);
 	GUEST_SYNC(id);
 	if (aggregate) {
 		guest_aggregate(id);
@@ -258,6 +401,62 @@ static void mesh_dsm(struct mesh *m)
 			      m->node == m->n - 1 ? " (checked here)" : "");
 }
 
+static void mesh_prepare_ipis(struct mesh *m)
+{
+	int i;
+
+	vm_init_descriptor_tables(m->vm);
+	for (i = 0; i < m->n; i++)
+		vcpu_init_descriptor_tables(m->vcpus[i]);
+	vm_install_exception_handler(m->vm, VEC_PING, ping_handler);
+	vm_install_exception_handler(m->vm, VEC_PONG, pong_handler);
+	vm_install_exception_handler(m->vm, VEC_STOP, stop_handler);
+	vm_install_exception_handler(m->vm, VEC_TOKEN, token_handler);
+	vm_install_exception_handler(m->vm, VEC_RING_STOP, ring_stop_handler);
+	virt_pg_map(m->vm, APIC_DEFAULT_GPA, APIC_DEFAULT_GPA);
+}
+
+/*
+ * The local vCPU, done with the DSM programs, starts again at
+ * guest_ipi_ring(): a token goes round every host RING_ROUNDS times.
+ */
+static void mesh_ipi_ring(struct mesh *m)
+{
+	struct kvm_vcpu *me = m->vcpus[m->node];
+	uint64_t khz = __vcpu_ioctl(me, KVM_GET_TSC_KHZ, NULL);
+	uint64_t sent[KVM_DVM_STAT_IRQ_MODES], rcvd[KVM_DVM_STAT_IRQ_MODES];
+	uint64_t taken, want_tx, want_rx;
+	struct kvm_regs regs;
+
+	mesh_prepare_ipis(m);
+	vcpu_regs_get(me, &regs);
+	regs.rip = (uint64_t)guest_ipi_ring;
+	regs.rdi = m->node;
+	regs.rsi = m->n;
+	regs.rdx = khz * 1000 * 60;
+	vcpu_regs_set(me, &regs);
+	/* Its APIC enabled, and on every host once it runs again. */
+	dvm_run_sync(me, m->node, "IPI ring");
+	host_barrier(m->tp, "ring-ready");
+	dvm_run_done(me, "IPI ring");
+	host_barrier(m->tp, "ring-done");
+
+	taken = *(uint64_t *)addr_gva2hva(m->vm, (vm_vaddr_t)&tokens);
+	dvm_stat_read(m->vm, "dvm_irq_sent", sent, KVM_DVM_STAT_IRQ_MODES);
+	dvm_stat_read(m->vm, "dvm_irq_received", rcvd, KVM_DVM_STAT_IRQ_MODES);
+	/* The tokens, and the stop except from the last vCPU. */
+	want_tx = RING_ROUNDS + (m->node != m->n - 1);
+	want_rx = RING_ROUNDS + (m->node != 0);
+	DVM_ASSERT(taken == RING_ROUNDS && sent[0] == want_tx &&
+		   rcvd[0] == want_rx,
+		   "node %d: %lu tokens taken, want %d; fixed IPIs sent %lu (want %lu), received %lu (want %lu)",
+		   m->node, (unsigned long)taken, RING_ROUNDS,
+		   (unsigned long)sent[0], (unsigned long)want_tx,
+		   (unsigned long)rcvd[0], (unsigned long)want_rx);
+	ksft_test_result_pass("%s: IPI ring through %d hosts, %d rounds: node %d took every token once\n",
+			      m->tp, m->n, RING_ROUNDS, m->node);
+}
+
 static void mesh_leave(struct mesh *m)
 {
 	/* Nobody leaves while another node still pings. */
@@ -440,6 +639,104 @@ static void mesh_bench4(struct mesh *m)
 	host_barrier(m->tp, "bench4");
 }
 
+/* Both hosts' threads write pages the other holds: the link moves pages. */
+struct page_bouncer {
+	struct mesh *m;
+	bool stop;
+	uint64_t writes;
+	pthread_t thread;
+};
+
+static void *bounce_pages(void *arg)
+{
+	struct page_bouncer *b = arg;
+	uint64_t p;
+
+	while (!__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE))
+		for (p = 0; p < 64; p++, b->writes++)
+			WRITE_ONCE(*dsm_hptr(b->m->hva, p, b->m->node), b->writes);
+	return NULL;
+}
+
+static void bouncer_start(struct page_bouncer *b, struct mesh *m)
+{
+	memset(b, 0, sizeof(*b));
+	b->m = m;
+	pthread_create(&b->thread, NULL, bounce_pages, b);
+}
+
+static void bouncer_stop(struct page_bouncer *b)
+{
+	__atomic_store_n(&b->stop, true, __ATOMIC_RELEASE);
+	pthread_join(b->thread, NULL);
+}
+
+static uint64_t run_ticks(struct kvm_vcpu *vcpu)
+{
+	struct ucall uc;
+
+	DVM_ASSERT_OK(__vcpu_run(vcpu), "IPI bench");
+	DVM_ASSERT(vcpu->run->exit_reason == KVM_EXIT_IO, "IPI bench: %s",
+		   dvm_exit_why(vcpu));
+	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(uc);
+	return uc.args[1];
+}
+
+static void *run_responder(void *arg)
+{
+	dvm_run_done(arg, "IPI responder");
+	return NULL;
+}
+
+/*
+ * vCPU 0 on node 0 and vCPU 1 on node 1 ping-pong IPIs: the mean round
+ * trip, idle and while the threads of both hosts bounce pages.
+ */
+static void mesh_bench_ipi(struct mesh *m)
+{
+	struct kvm_vcpu *me = m->vcpus[m->node];
+	struct page_bouncer b;
+	struct kvm_dvm_vcpus v;
+	double us_per_tick;
+	uint64_t idle, loaded;
+	pthread_t responder;
+
+	mesh_prepare_ipis(m);
+	vcpu_args_set(me, 3, (uint64_t)m->node, (uint64_t)m->n,
+		      (uint64_t)MESH_IPI_BENCH);
+	us_per_tick = 1000.0 / __vcpu_ioctl(me, KVM_GET_TSC_KHZ, NULL);
+	dvm_vcpus_init(&v, m->n);
+	dvm_vcpus_set(&v, m->node);
+	DVM_ASSERT_OK(__dvm_set_vcpus(m->vm, &v), "SET_LOCAL_VCPUS");
+	/* Both APICs enabled, and mirrored once the vCPUs run again. */
+	dvm_run_sync(me, m->node, "IPI bench vCPU");
+	if (m->node) {
+		pthread_create(&responder, NULL, run_responder, me);
+		host_barrier(m->tp, "ipi-ready");
+		host_barrier(m->tp, "ipi-load");
+		bouncer_start(&b, m);
+		host_barrier(m->tp, "ipi-done");
+		bouncer_stop(&b);
+		pthread_join(responder, NULL);
+		return;
+	}
+	host_barrier(m->tp, "ipi-ready");
+	idle = run_ticks(me);
+	host_barrier(m->tp, "ipi-load");
+	bouncer_start(&b, m);
+	loaded = run_ticks(me);
+	bouncer_stop(&b);
+	dvm_run_done(me, "IPI bench");
+	host_barrier(m->tp, "ipi-done");
+	printf("BENCH ipi_%s_rtt %.1f us\n", m->tp,
+	       idle * us_per_tick / IPI_ROUNDS);
+	printf("BENCH ipi_%s_rtt_loaded %.1f us\n", m->tp,
+	       loaded * us_per_tick / IPI_ROUNDS);
+	printf("BENCH ipi_%s_loaded_page_writes %lu writes\n", m->tp,
+	       (unsigned long)b.writes);
+}
+
 static void mesh_bench(struct mesh *m)
 {
 	if (m->node == 0)
@@ -458,6 +755,8 @@ static void mesh_bench(struct mesh *m)
 		fflush(stdout);
 	}
 	host_barrier(m->tp, "bench");
+	mesh_bench_ipi(m);
+	fflush(stdout);
 }
 
 int main(int argc, char *argv[])
@@ -482,7 +781,7 @@ int main(int argc, char *argv[])
 	if (mesh_env(&m))
 		ksft_exit_skip("not inside a dvm-cluster run of 2+ hosts\n");
 	dvm_require_abi();
-	ksft_set_plan(bench || bench4 ? 1 : m.aggregate ? 4 : 5);
+	ksft_set_plan(bench || bench4 ? 1 : m.aggregate ? 4 : 6);
 	TEST_ASSERT(!bench4 || m.n == 4, "bench4 needs 4 hosts");
 
 	m.dsm_pages = bench || bench4 ? BENCH_PAGES : m.aggregate ?
@@ -500,6 +799,7 @@ int main(int argc, char *argv[])
 		mesh_ping_all(&m);
 		mesh_place_and_run(&m);
 		mesh_dsm(&m);
+		mesh_ipi_ring(&m);
 		mesh_leave(&m);
 	}
 	ksft_finished();

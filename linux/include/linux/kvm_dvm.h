@@ -63,6 +63,11 @@ struct kvm_dvm_vm_stat {
 	u64 apic_mirror_sent;
 	u64 apic_mirror_applied;
 	u64 apic_writes_ignored;
+	u64 eoi_sent;
+	u64 eoi_received;
+	u64 ioapic_rte_sent;
+	u64 ioapic_rte_applied;
+	u64 irqchip_dropped;
 };
 
 #define KVM_DVM_STATS_DESC(field, type, unit, exp, sz)			\
@@ -137,7 +142,12 @@ struct kvm_dvm_vm_stat {
 			   KVM_STATS_UNIT_NONE, 0, 1),			\
 	KVM_DVM_STATS_COUNT(apic_mirror_sent),				\
 	KVM_DVM_STATS_COUNT(apic_mirror_applied),			\
-	KVM_DVM_STATS_COUNT(apic_writes_ignored)
+	KVM_DVM_STATS_COUNT(apic_writes_ignored),			\
+	KVM_DVM_STATS_COUNT(eoi_sent),					\
+	KVM_DVM_STATS_COUNT(eoi_received),				\
+	KVM_DVM_STATS_COUNT(ioapic_rte_sent),				\
+	KVM_DVM_STATS_COUNT(ioapic_rte_applied),			\
+	KVM_DVM_STATS_COUNT(irqchip_dropped)
 
 long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
 bool kvm_dvm_is_ioctl(unsigned int ioctl);

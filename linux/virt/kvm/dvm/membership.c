@@ -183,7 +183,9 @@ bool dvm_break_locked(struct dvm_cluster *c, u32 node, int err)
 	struct kvm_dvm *dvm = c->dvm;
 
 	lockdep_assert_held(&c->lock);
-	if (c->broken_error || c->stopping)
+	/* A node that left reports no loss: its peers see it leave. */
+	if (c->broken_error || c->stopping ||
+	    READ_ONCE(dvm->state) == KVM_DVM_STATE_LEFT)
 		return false;
 	c->broken_node = node;
 	c->broken_error = err;
@@ -580,13 +582,21 @@ fail:
 void dvm_cluster_leave(struct kvm_dvm *dvm)
 {
 	struct dvm_cluster *c = dvm->cluster;
+	int old;
 
 	lockdep_assert_held(&dvm->lock);
 
-	if (READ_ONCE(dvm->state) != KVM_DVM_STATE_BROKEN)
-		dvm_send_all(c, DVM_MSG_LEAVE, NULL, 0);
-	/* Before the kick: a vCPU that looks again sees LEFT. */
+	/*
+	 * LEFT before the LEAVE goes out, under the cluster's lock: a peer
+	 * that drops the link on it does not break this node any more
+	 * (dvm_break_locked()), and a vCPU that looks again sees LEFT.
+	 */
+	spin_lock(&c->lock);
+	old = READ_ONCE(dvm->state);
 	smp_store_release(&dvm->state, KVM_DVM_STATE_LEFT);
+	spin_unlock(&c->lock);
+	if (old != KVM_DVM_STATE_BROKEN)
+		dvm_send_all(c, DVM_MSG_LEAVE, NULL, 0);
 	dvm_kick_vcpus(dvm->kvm);
 	/* No delivery posts to the cluster's queues after this. */
 	RCU_INIT_POINTER(dvm->live, NULL);

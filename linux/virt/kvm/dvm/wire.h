@@ -209,11 +209,14 @@ struct dvm_msg_dsm_fetch {
  */
 enum dvm_irq_kind {
 	DVM_IRQ_DELIVER,	/* accept @mode/@vector on @vcpu's LAPIC */
+	DVM_IRQ_EOI,		/* node -> node 0: @vcpu ended @vector */
+	DVM_IRQ_RTE,		/* node 0 -> all: IOAPIC pin @vcpu is @data */
 	DVM_IRQ_NR_KINDS
 };
 
-#define DVM_IRQ_F_LEVEL		BIT(0)	/* asserted */
-#define DVM_IRQ_F_TRIG_LEVEL	BIT(1)	/* level-triggered */
+#define DVM_IRQ_F_LEVEL		BIT(0)	/* DELIVER: asserted */
+#define DVM_IRQ_F_TRIG_LEVEL	BIT(1)	/* DELIVER, EOI: level-triggered */
+#define DVM_IRQ_F_NOTIFY	BIT(2)	/* RTE: node 0 wants its EOIs */
 #define DVM_IRQ_F_ALL		(DVM_IRQ_F_LEVEL | DVM_IRQ_F_TRIG_LEVEL)
 
 /* Delivery modes on the wire: the ICR's bits 10:8 (APIC_DM_* >> 8). */
@@ -227,12 +230,15 @@ enum dvm_irq_kind {
 #define DVM_IRQ_NR_MODES	8	/* 7, ExtINT, is never forwarded */
 
 struct dvm_wire_irq {
-	__le32 vcpu;		/* the destination, run by the receiver */
+	__le32 vcpu;		/* DELIVER: the destination, run by the
+				 * receiver; EOI: run by the sender; RTE:
+				 * the IOAPIC pin
+				 */
 	__u8 kind;		/* enum dvm_irq_kind */
-	__u8 mode;		/* DVM_IRQ_MODE_* */
-	__u8 vector;
+	__u8 mode;		/* DELIVER: DVM_IRQ_MODE_*; else 0 */
+	__u8 vector;		/* DELIVER, EOI; RTE: 0 */
 	__u8 flags;		/* DVM_IRQ_F_* */
-	__le32 pad[2];		/* must be zero */
+	__le64 data;		/* RTE: the redirection entry; else 0 */
 };
 
 static_assert(sizeof(struct dvm_wire_irq) == 16);

@@ -10,6 +10,10 @@
  * APIC map, which covers the copies: each owner keeps the registers that
  * decide delivery (base, ID, LDR, DFR, SPIV) the same in every copy, and
  * its vCPU enters the guest only once every node applied a change.
+ *
+ * Node 0 (the master) has the IOAPIC and PIC that count: the others
+ * mirror its redirection table, so that their vCPUs' EOIs of its vectors
+ * are sent to it, and drop what is injected into their own chips.
  */
 #include <linux/delay.h>
 #include <linux/kvm_host.h>
@@ -72,6 +76,20 @@ static bool dvm_irq_is_noop(const struct kvm_lapic_irq *irq)
 		return irq->trig_mode && !irq->level;	/* de-assert */
 	}
 	return false;
+}
+
+/* Post @e to @node, from any context. */
+static int dvm_irq_post_live(struct kvm_dvm *dvm, u32 node,
+			     const struct dvm_wire_irq *e)
+{
+	struct dvm_cluster *c;
+	int r;
+
+	rcu_read_lock();
+	c = rcu_dereference(dvm->live);
+	r = c ? dvm_irq_post(c, node, e) : -ENOLINK;
+	rcu_read_unlock();
+	return r;
 }
 
 static int dvm_irq_send(struct kvm_vcpu *vcpu, const struct kvm_lapic_irq *irq)
@@ -158,6 +176,109 @@ bool kvm_dvm_apic_write_ignored(struct kvm_vcpu *vcpu)
 	return true;
 }
 
+/* The master's IOAPIC */
+
+/* A node other than 0 of a RUNNING cluster: its IOAPIC and PIC are dummies. */
+bool kvm_dvm_irqchip_dummy(struct kvm *kvm)
+{
+	struct kvm_dvm *dvm = READ_ONCE(kvm->dvm);
+
+	/* Pairs with the release of RUNNING: @node_id is valid after it. */
+	if (!dvm || smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING ||
+	    !dvm->node_id)
+		return false;
+	dvm_stat_add(&dvm_vm_stats(kvm)->irqchip_dropped, 1);
+	return true;
+}
+
+/* KVM_SET_IRQCHIP on a dummy: node 0's state stays mirrored. */
+bool kvm_dvm_irqchip_write_ignored(struct kvm *kvm)
+{
+	struct kvm_dvm *dvm = READ_ONCE(kvm->dvm);
+
+	/* Pairs with the release of RUNNING: @node_id is valid after it. */
+	if (!dvm || smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING ||
+	    !dvm->node_id)
+		return false;
+	dvm_stat_add(&dvm_vm_stats(kvm)->apic_writes_ignored, 1);
+	return true;
+}
+
+static void dvm_ioapic_post_rte(struct kvm_dvm *dvm, struct dvm_cluster *c,
+				struct kvm_ioapic *ioapic, u32 pin)
+{
+	struct dvm_wire_irq e = {
+		.vcpu = cpu_to_le32(pin),
+		.kind = DVM_IRQ_RTE,
+		.data = cpu_to_le64(ioapic->redirtbl[pin].bits),
+	};
+	u32 node;
+
+	if (kvm_irq_has_notifier(dvm->kvm, KVM_IRQCHIP_IOAPIC, pin))
+		e.flags = DVM_IRQ_F_NOTIFY;
+	for (node = 1; node < c->nr_nodes; node++)
+		if (!dvm_irq_post(c, node, &e))
+			dvm_stat_add(&dvm_vm_stats(dvm->kvm)->ioapic_rte_sent, 1);
+}
+
+/**
+ * kvm_dvm_ioapic_changed - node 0's IOAPIC redirection table changed
+ * @ioapic: the IOAPIC, its lock held
+ * @pin: the entry that changed, or -1 for all of them
+ *
+ * Every other node gets the entries, in order with the interrupts that
+ * follow. Callable from any context.
+ */
+void kvm_dvm_ioapic_changed(struct kvm_ioapic *ioapic, int pin)
+{
+	struct kvm_dvm *dvm = READ_ONCE(ioapic->kvm->dvm);
+	struct dvm_cluster *c;
+	u32 i;
+
+	lockdep_assert_held(&ioapic->lock);
+	/* Pairs with the release of RUNNING: @node_id is valid after it. */
+	if (!dvm || smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING ||
+	    dvm->node_id)
+		return;
+	rcu_read_lock();
+	c = rcu_dereference(dvm->live);
+	if (c) {
+		for (i = 0; i < IOAPIC_NUM_PINS; i++)
+			if (pin < 0 || i == pin)
+				dvm_ioapic_post_rte(dvm, c, ioapic, i);
+	}
+	rcu_read_unlock();
+}
+
+/**
+ * kvm_dvm_ioapic_eoi - an EOI for the IOAPIC on a node other than 0
+ * @vcpu: the local vCPU that ended the interrupt
+ * @vector: its vector
+ * @trigger_mode: IOAPIC_LEVEL_TRIG or IOAPIC_EDGE_TRIG
+ *
+ * Return: true when the EOI went to node 0, whose IOAPIC is the one that
+ * delivered the interrupt; false on node 0 and outside a cluster.
+ */
+bool kvm_dvm_ioapic_eoi(struct kvm_vcpu *vcpu, int vector, int trigger_mode)
+{
+	struct kvm_dvm *dvm = READ_ONCE(vcpu->kvm->dvm);
+	struct dvm_wire_irq e = {
+		.vcpu = cpu_to_le32(vcpu->vcpu_id),
+		.kind = DVM_IRQ_EOI,
+		.vector = vector,
+		.flags = trigger_mode == IOAPIC_LEVEL_TRIG ?
+			 DVM_IRQ_F_TRIG_LEVEL : 0,
+	};
+
+	/* Pairs with the release of RUNNING: @node_id is valid after it. */
+	if (!dvm || smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING ||
+	    !dvm->node_id)
+		return false;
+	if (!dvm_irq_post_live(dvm, 0, &e))
+		dvm_stat_add(&dvm_vm_stats(vcpu->kvm)->eoi_sent, 1);
+	return true;
+}
+
 /* Receiving */
 
 /* The destination of a peer's event: a vCPU this node runs. */
@@ -173,12 +294,12 @@ static struct kvm_vcpu *dvm_irq_dest(struct kvm_dvm *dvm, u32 id)
 
 static bool dvm_irq_event_ok(const struct dvm_wire_irq *e)
 {
-	return e->kind == DVM_IRQ_DELIVER && dvm_irq_mode_ok(e->mode) &&
-	       !(e->flags & ~DVM_IRQ_F_ALL) && !e->pad[0] && !e->pad[1];
+	return dvm_irq_mode_ok(e->mode) && !(e->flags & ~DVM_IRQ_F_ALL) &&
+	       !e->data;
 }
 
-static void dvm_irq_accept(struct dvm_cluster *c, u32 from,
-			   const struct dvm_wire_irq *e)
+static void dvm_irq_deliver(struct dvm_cluster *c, u32 from,
+			    const struct dvm_wire_irq *e)
 {
 	struct kvm_dvm *dvm = c->dvm;
 	u32 id = le32_to_cpu(e->vcpu);
@@ -200,6 +321,82 @@ static void dvm_irq_accept(struct dvm_cluster *c, u32 from,
 	}
 	kvm_apic_set_irq(vcpu, &irq, NULL);
 	dvm_stat_add(&dvm_vm_stats(dvm->kvm)->irq_received[e->mode], 1);
+}
+
+static bool dvm_irq_reject(struct kvm_dvm *dvm)
+{
+	dvm_stat_add(&dvm_vm_stats(dvm->kvm)->irq_rejected, 1);
+	return false;
+}
+
+/* Node 0: another node's vCPU ended an IOAPIC vector. */
+static bool dvm_irq_eoi(struct dvm_cluster *c, u32 from,
+			const struct dvm_wire_irq *e)
+{
+	struct kvm_dvm *dvm = c->dvm;
+	u32 id = le32_to_cpu(e->vcpu);
+	struct kvm_vcpu *vcpu;
+
+	if (c->node_id || e->mode || e->vector < 16 || e->data ||
+	    (e->flags & ~DVM_IRQ_F_TRIG_LEVEL) || !ioapic_in_kernel(dvm->kvm))
+		return dvm_irq_reject(dvm);
+	/* Pairs with the release of RUNNING: the map is valid after it. */
+	if (smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING ||
+	    id >= dvm->nr_vcpus || dvm->vcpu_node[id] != from)
+		return dvm_irq_reject(dvm);
+	vcpu = kvm_get_vcpu_by_id(dvm->kvm, id);
+	if (!vcpu || !lapic_in_kernel(vcpu))
+		return dvm_irq_reject(dvm);
+	kvm_ioapic_update_eoi(vcpu, e->vector,
+			      e->flags & DVM_IRQ_F_TRIG_LEVEL ?
+			      IOAPIC_LEVEL_TRIG : IOAPIC_EDGE_TRIG);
+	dvm_stat_add(&dvm_vm_stats(dvm->kvm)->eoi_received, 1);
+	return true;
+}
+
+/*
+ * Another node: node 0 changed a redirection entry. A pin whose EOIs
+ * node 0 wants (an ack notifier: PIT reinjection, irqfd resampling) is
+ * mirrored level-triggered, so that this node's vCPUs report them.
+ */
+static bool dvm_irq_rte(struct dvm_cluster *c, u32 from,
+			const struct dvm_wire_irq *e)
+{
+	struct kvm_ioapic *ioapic = c->dvm->kvm->arch.vioapic;
+	u32 pin = le32_to_cpu(e->vcpu);
+	union kvm_ioapic_redirect_entry rte = {
+		.bits = le64_to_cpu(e->data),
+	};
+
+	if (from || pin >= IOAPIC_NUM_PINS || e->mode || e->vector ||
+	    (e->flags & ~DVM_IRQ_F_NOTIFY) || !ioapic_in_kernel(c->dvm->kvm))
+		return dvm_irq_reject(c->dvm);
+	if (e->flags & DVM_IRQ_F_NOTIFY)
+		rte.fields.trig_mode = IOAPIC_LEVEL_TRIG;
+	spin_lock(&ioapic->lock);
+	ioapic->redirtbl[pin] = rte;
+	spin_unlock(&ioapic->lock);
+	kvm_make_scan_ioapic_request(c->dvm->kvm);
+	dvm_stat_add(&dvm_vm_stats(c->dvm->kvm)->ioapic_rte_applied, 1);
+	return true;
+}
+
+static void dvm_irq_accept(struct dvm_cluster *c, u32 from,
+			   const struct dvm_wire_irq *e)
+{
+	switch (e->kind) {
+	case DVM_IRQ_DELIVER:
+		dvm_irq_deliver(c, from, e);
+		break;
+	case DVM_IRQ_EOI:
+		dvm_irq_eoi(c, from, e);
+		break;
+	case DVM_IRQ_RTE:
+		dvm_irq_rte(c, from, e);
+		break;
+	default:
+		dvm_irq_reject(c->dvm);
+	}
 }
 
 /*
