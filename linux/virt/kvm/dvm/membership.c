@@ -593,6 +593,7 @@ void dvm_cluster_leave(struct kvm_dvm *dvm)
 	 */
 	spin_lock(&c->lock);
 	old = READ_ONCE(dvm->state);
+	/* Pairs with the vCPU hooks' acquire of the state. */
 	smp_store_release(&dvm->state, KVM_DVM_STATE_LEFT);
 	spin_unlock(&c->lock);
 	if (old != KVM_DVM_STATE_BROKEN)
