@@ -565,10 +565,25 @@ static void dvm_exit_broken(struct kvm_vcpu *vcpu, struct kvm_dvm *dvm)
 	run->dvm_broken.error = READ_ONCE(dvm->broken_error);
 }
 
+/* Interrupts this vCPU's thread posted go out now (txq.c). */
+static void dvm_vcpu_flush_irqs(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
+	__must_hold(&vcpu->kvm->srcu)
+{
+	struct dvm_cluster *c = dvm_live_get(dvm);
+
+	if (!c)
+		return;
+	kvm_vcpu_srcu_read_unlock(vcpu);
+	dvm_irq_flush(c);
+	kvm_vcpu_srcu_read_lock(vcpu);
+	dvm_live_put(dvm);
+}
+
 /*
  * In the vCPU run loop, before the guest is entered again (SRCU held):
- * leave it when the cluster broke; make the other nodes' mirrors of this
- * vCPU's APIC follow what the guest just changed.
+ * leave it when the cluster broke; send the interrupts the exit posted;
+ * make the other nodes' mirrors of this vCPU's APIC follow what the
+ * guest just changed.
  */
 bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 {
@@ -580,20 +595,35 @@ bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 		dvm_exit_broken(vcpu, dvm);
 		return true;
 	}
-	if (dvm_vcpu_runs_here(dvm, vcpu->vcpu_id))
-		dvm_arch_vcpu_sync(dvm, vcpu, true);
+	if (!dvm_vcpu_runs_here(dvm, vcpu->vcpu_id))
+		return false;
+	if (atomic_read(&dvm->irq_deferred))
+		dvm_vcpu_flush_irqs(dvm, vcpu);
+	dvm_arch_vcpu_sync(dvm, vcpu, true);
 	return false;
 }
 
 /*
- * After KVM_RUN: a guest memory access that failed because the cluster
- * broke (the DSM could not get the page) is reported as the breakage.
+ * After KVM_RUN: interrupts the last exit posted go out; a guest memory
+ * access that failed because the cluster broke (the DSM could not get
+ * the page) is reported as the breakage.
  */
 int kvm_dvm_vcpu_run_result(struct kvm_vcpu *vcpu, int r)
 {
 	struct kvm_dvm *dvm = READ_ONCE(vcpu->kvm->dvm);
+	struct dvm_cluster *c;
 
-	if (r != -EFAULT || !dvm)
+	if (!dvm)
+		return r;
+	/* An exit to userspace may have posted interrupts too. */
+	if (atomic_read(&dvm->irq_deferred)) {
+		c = dvm_live_get(dvm);
+		if (c) {
+			dvm_irq_flush(c);
+			dvm_live_put(dvm);
+		}
+	}
+	if (r != -EFAULT)
 		return r;
 	/* Pairs with the release of BROKEN/LEFT before failing requests. */
 	switch (smp_load_acquire(&dvm->state)) {

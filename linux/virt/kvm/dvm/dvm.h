@@ -307,6 +307,8 @@ struct dvm_cluster {
  * @live: @cluster from RUNNING until LEAVE, for the paths that cannot take
  *	@lock (interrupt delivery, vCPU threads): RCU, and @users to sleep
  * @apic_sent: the APIC registers each local vCPU's owner sent last
+ * @irq_deferred: interrupt events local vCPU threads posted and will send
+ *	(txq.c)
  */
 struct kvm_dvm {
 	struct kvm *kvm;
@@ -323,6 +325,7 @@ struct kvm_dvm {
 	u8 vcpu_node[KVM_DVM_MAX_VCPUS];	/* the node of each vCPU id */
 	struct dvm_cluster __rcu *live;
 	struct dvm_apic_regs *apic_sent;	/* KVM_DVM_MAX_VCPUS entries */
+	atomic_t irq_deferred;		/* posted for vCPU threads to send */
 	/* last cluster's identity and fate, for KVM_DVM_GET_STATE */
 	u32 node_id;
 	u32 nr_nodes;
@@ -391,6 +394,7 @@ bool dvm_vcpu_runs_here(struct kvm_dvm *dvm, u32 vcpu_id);
 /* txq.c */
 int dvm_irq_post(struct dvm_cluster *c, u32 node, const struct dvm_wire_irq *e);
 int dvm_irq_queues_alloc(struct dvm_cluster *c);
+void dvm_irq_flush(struct dvm_cluster *c);
 void dvm_irq_queues_free(struct dvm_cluster *c);
 
 /* auth.c */

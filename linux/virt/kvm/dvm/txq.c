@@ -4,11 +4,14 @@
  * start with IRQs off (the x2APIC ICR fast path, irqfd) or under
  * spinlocks (the IOAPIC's), where a transport's send cannot run. Each
  * peer has a preallocated ring of interrupt events; posting one takes a
- * spinlock and never sleeps. A work item on the high-priority workqueue
- * drains the ring in order, up to DVM_IRQ_BATCH events per message. It
- * sends on the peer's link like any other sender, so an interrupt waits
- * for at most the message that is on the link already, never for the
- * queue of page transfers behind it.
+ * spinlock and never sleeps. The ring is drained in order, up to
+ * DVM_IRQ_BATCH events per message, by whoever gets its drain lock
+ * first: a work item on the high-priority workqueue, or the vCPU thread
+ * that posted, on its way back to the guest (dvm_irq_flush()), which
+ * spares a worker's wake-up on the IPI path. Either sends on the peer's
+ * link like any other sender, so an interrupt waits for at most the
+ * message that is on the link already, never for the queue of page
+ * transfers behind it.
  *
  * A ring that is full is not waited for and nothing is dropped: the
  * cluster breaks, naming the peer, with -ENOBUFS.
@@ -25,6 +28,7 @@ struct dvm_irq_queue {
 	struct dvm_cluster *c;
 	u32 node;
 	spinlock_t lock;		/* @head, @count, @ring, @hwm */
+	struct mutex drain_lock;	/* one drainer: the order holds */
 	u32 head;
 	u32 count;
 	u32 hwm;			/* most events ever waiting */
@@ -50,22 +54,60 @@ static u32 dvm_irq_queue_take(struct dvm_irq_queue *q)
 	return n;
 }
 
-static void dvm_irq_queue_work(struct work_struct *work)
+/*
+ * Send what is queued, in order. A failed send ends the link, and the
+ * cluster with it: what is left is dropped with the cluster, which every
+ * vCPU then reports.
+ */
+static void dvm_irq_queue_drain(struct dvm_irq_queue *q)
 {
-	struct dvm_irq_queue *q = container_of(work, struct dvm_irq_queue,
-					       work);
 	struct dvm_cluster *c = q->c;
 	u32 n;
 
+	mutex_lock(&q->drain_lock);
 	dvm_stat_max(&c->dvm->kvm->stat.generic.dvm.irq_queue_hwm,
 		     READ_ONCE(q->hwm));
-	/*
-	 * A failed send ends the link, and the cluster with it: what is
-	 * left is dropped with the cluster, which every vCPU then reports.
-	 */
 	while ((n = dvm_irq_queue_take(q)))
 		dvm_send(c, q->node, DVM_MSG_IRQ, q->batch,
 			 n * sizeof(struct dvm_wire_irq));
+	mutex_unlock(&q->drain_lock);
+}
+
+static void dvm_irq_queue_work(struct work_struct *work)
+{
+	dvm_irq_queue_drain(container_of(work, struct dvm_irq_queue, work));
+}
+
+/*
+ * Posted by a local vCPU's own thread, outside interrupt context: that
+ * thread sends it before it enters the guest again (kvm_dvm_vcpu_exit(),
+ * kvm_dvm_vcpu_run_result()).
+ */
+static bool dvm_irq_sent_by_vcpu(struct dvm_cluster *c)
+{
+	struct kvm_vcpu *vcpu;
+
+	if (in_interrupt())
+		return false;
+	vcpu = kvm_get_running_vcpu();
+	return vcpu && vcpu->kvm == c->dvm->kvm && vcpu->wants_to_run &&
+	       dvm_vcpu_runs_here(c->dvm, vcpu->vcpu_id);
+}
+
+/**
+ * dvm_irq_flush - send what local vCPUs posted, from a vCPU thread
+ * @c: the cluster, held (dvm_live_get())
+ *
+ * May sleep; the caller holds no lock and not kvm->srcu.
+ */
+void dvm_irq_flush(struct dvm_cluster *c)
+{
+	u32 i;
+
+	atomic_set(&c->dvm->irq_deferred, 0);
+	for (i = 0; i < c->nr_nodes; i++)
+		if (c->peers[i].irq_queue && READ_ONCE(c->peers[i].irq_queue->count))
+			dvm_irq_queue_drain(c->peers[i].irq_queue);
 }
 
 static void dvm_irq_queue_overflow_work(struct work_struct *work)
@@ -110,7 +152,10 @@ int dvm_irq_post(struct dvm_cluster *c, u32 node, const struct dvm_wire_irq *e)
 			queue_work(system_unbound_wq, &q->overflow_work);
 		return -ENOBUFS;
 	}
-	queue_work(system_highpri_wq, &q->work);
+	if (dvm_irq_sent_by_vcpu(c))
+		atomic_inc(&c->dvm->irq_deferred);
+	else
+		queue_work(system_highpri_wq, &q->work);
 	return 0;
 }
 
@@ -129,6 +174,7 @@ int dvm_irq_queues_alloc(struct dvm_cluster *c)
 		q->c = c;
 		q->node = i;
 		spin_lock_init(&q->lock);
+		mutex_init(&q->drain_lock);
 		INIT_WORK(&q->work, dvm_irq_queue_work);
 		INIT_WORK(&q->overflow_work, dvm_irq_queue_overflow_work);
 		c->peers[i].irq_queue = q;
