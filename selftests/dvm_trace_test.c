@@ -3,7 +3,10 @@
  * dvm_trace_test: the kvm_dvm tracepoints report every message. Two nodes
  * over loopback exchange a counted number of echo requests with the
  * dvm_send and dvm_recv events on; the trace must hold exactly that many
- * requests and replies of type ECHO on each side.
+ * requests and replies of type ECHO on each side. Then, with vCPU 0 on
+ * node 0 and vCPU 1 on node 1, each vCPU runs once (its owner sends its
+ * APIC registers: dvm_apic_mirror) and KVM_NMI on node 0's copy of vCPU 1
+ * is forwarded a counted number of times (dvm_irq on both sides).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 
 #define TRACEFS		"/sys/kernel/tracing"
 #define PINGS		25
+#define NMIS		7
 
 static void trace_write(const char *file, const char *val)
 {
@@ -54,6 +58,75 @@ static int count_echo(const char *event, const char *flags)
 	return n;
 }
 
+static int count_lines(const char *what)
+{
+	char line[512];
+	int n = 0;
+	FILE *f;
+
+	f = fopen(TRACEFS "/trace", "r");
+	TEST_ASSERT(f, "open trace");
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, what))
+			n++;
+	fclose(f);
+	return n;
+}
+
+static void guest_done(void)
+{
+	GUEST_DONE();
+}
+
+/* NMIs node 1 accepted for vCPU 1 (dvm_irq_received[NMI]). */
+static uint64_t nmis_received(struct kvm_vm *vm)
+{
+	uint64_t v[KVM_DVM_STAT_IRQ_MODES];
+
+	dvm_stat_read(vm, "dvm_irq_received", v, KVM_DVM_STAT_IRQ_MODES);
+	return v[4];	/* NMI */
+}
+
+static void test_irq_events(void)
+{
+	int i, sent, rcvd, mirror_tx, mirror_rx;
+	struct dvm_node nodes[2];
+	uint64_t t0;
+
+	dvm_nodes_create(nodes, 2, 2, guest_done);
+	dvm_nodes_join(nodes, 2, "trace irq");
+	dvm_place_round_robin(nodes, 2, 2);
+	dvm_set_vcpus_all(nodes, 2);
+	dvm_assert_all_ok(nodes, 2, "trace irq: placement");
+
+	trace_write("trace", "");
+	trace_write("events/kvm_dvm/enable", "1");
+	trace_write("tracing_on", "1");
+	for (i = 0; i < 2; i++)
+		dvm_run_done(nodes[i].vcpus[i], "trace irq");
+	for (i = 0; i < NMIS; i++)
+		vcpu_ioctl(nodes[0].vcpus[1], KVM_NMI, NULL);
+	t0 = dvm_now_ns();
+	while (nmis_received(nodes[1].vm) < NMIS)
+		DVM_ASSERT(dvm_now_ns() - t0 < 60 * 1000000000ull,
+			   "node 1 accepted %lu of %d NMIs",
+			   (unsigned long)nmis_received(nodes[1].vm), NMIS);
+	trace_write("tracing_on", "0");
+	trace_write("events/kvm_dvm/enable", "0");
+
+	sent = count_lines("dvm_irq: node 0 to node 1 vcpu 1 mode 4 vector 0 err 0");
+	rcvd = count_lines("dvm_irq: node 1 from node 0 vcpu 1 mode 4 vector 0 err 0");
+	mirror_tx = count_lines("dvm_apic_mirror: node 1 to node 0 vcpu 1 ");
+	mirror_rx = count_lines("dvm_apic_mirror: node 0 from node 1 vcpu 1 ");
+	DVM_ASSERT(sent == NMIS && rcvd == NMIS && mirror_tx >= 1 &&
+		   mirror_rx == mirror_tx,
+		   "trace: %d NMIs sent, %d received, want %d; APIC of vCPU 1 sent %d times, applied %d",
+		   sent, rcvd, NMIS, mirror_tx, mirror_rx);
+	dvm_free_all(nodes, 2);
+	ksft_test_result_pass("dvm_irq/dvm_apic_mirror: %d NMIs forwarded and vCPU 1's APIC traced on both sides\n",
+			      NMIS);
+}
+
 int main(void)
 {
 	struct dvm_node nodes[2];
@@ -64,7 +137,7 @@ int main(void)
 	dvm_require_abi();
 	if (!tracefs_ready())
 		ksft_exit_skip("no tracefs with kvm_dvm events\n");
-	ksft_set_plan(1);
+	ksft_set_plan(2);
 
 	dvm_nodes_create(nodes, 2, 0, NULL);
 	dvm_nodes_join(nodes, 2, "trace");
@@ -90,5 +163,6 @@ int main(void)
 	dvm_free_all(nodes, 2);
 	ksft_test_result_pass("dvm_send/dvm_recv: %d ECHO requests and replies traced on both sides\n",
 			      PINGS);
+	test_irq_events();
 	ksft_finished();
 }
