@@ -38,7 +38,8 @@
  * IPI must be taken exactly once, by its destination, and counted by
  * both nodes.
  *
- * Usage: dvm_ipi_test [rounds [stress seconds]]
+ * Usage: dvm_ipi_test [rounds [stress seconds [repeat]]]
+ * (repeat: how many times each transport's walk through the modes runs)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -161,6 +162,22 @@ static void wait_for(uint64_t *p, uint64_t want, uint64_t what)
 	GUEST_ASSERT_2(v == want, what, v);
 }
 
+/*
+ * vCPU 1 waits for vCPU 0's command while vCPU 0 works through a whole
+ * phase, each of whose steps vCPU 0 bounds itself: give it more, so that
+ * a step that never completes is reported by vCPU 0, naming the step.
+ */
+static void wait_cmd(uint64_t want, uint64_t what)
+{
+	uint64_t t0 = rdtsc(), v;
+
+	while ((v = READ_ONCE(SHARED->cmd)) < want) {
+		GUEST_ASSERT_2(rdtsc() - t0 < 4 * wait_limit, what, v);
+		cpu_relax();
+	}
+	GUEST_ASSERT_2(v == want, what, v);
+}
+
 static void xapic_ipi(uint32_t dest, uint32_t icr)
 {
 	xapic_write_reg(APIC_ICR2, SET_APIC_DEST_FIELD(dest));
@@ -181,12 +198,12 @@ static void receiver(uint64_t rounds)
 	xapic_write_reg(APIC_LDR, 0x02 << 24);
 	asm volatile("sti");
 	WRITE_ONCE(SHARED->phase, 1);
-	wait_for(&SHARED->cmd, 2, 100);
+	wait_cmd(2, 100);
 
 	xapic_write_reg(APIC_DFR, 0x0fffffff);		/* cluster */
 	xapic_write_reg(APIC_LDR, 0x11 << 24);		/* cluster 1, bit 0 */
 	WRITE_ONCE(SHARED->phase, 2);
-	wait_for(&SHARED->cmd, 3, 101);
+	wait_cmd(3, 101);
 
 	/* Only a kick (or an NMI) ends HLT with interrupts off. */
 	asm volatile("cli");
@@ -200,7 +217,7 @@ static void receiver(uint64_t rounds)
 	x2apic = true;
 	asm volatile("sti");
 	WRITE_ONCE(SHARED->phase, 4);
-	wait_for(&SHARED->cmd, 5, 102);
+	wait_cmd(5, 102);
 
 	/* INIT and SIPI end this. */
 	asm volatile("cli");
@@ -679,6 +696,37 @@ static void test_stress(const char *transport, uint64_t seconds)
 			      (unsigned long)total, (unsigned long)faults);
 }
 
+/* What each node counted, and the shared page as node 0 reads it. */
+static void ipi_dump(void)
+{
+	uint64_t tx[KVM_DVM_STAT_IRQ_MODES], rx[KVM_DVM_STAT_IRQ_MODES];
+	struct ipi_shared *sh = (void *)dsm[0].hva;
+	int i, m;
+
+	for (i = 0; i < 2; i++) {
+		dvm_stat_read(nodes[i].vm, "dvm_irq_sent", tx,
+			      KVM_DVM_STAT_IRQ_MODES);
+		dvm_stat_read(nodes[i].vm, "dvm_irq_received", rx,
+			      KVM_DVM_STAT_IRQ_MODES);
+		printf("# node %d: interrupts sent/received by mode:", i);
+		for (m = 0; m < KVM_DVM_STAT_IRQ_MODES; m++)
+			printf(" %lu/%lu", (unsigned long)tx[m],
+			       (unsigned long)rx[m]);
+		printf("; rejected %lu, queue hwm %lu, APIC mirrors sent %lu applied %lu\n",
+		       (unsigned long)dvm_stat(nodes[i].vm, "dvm_irq_rejected"),
+		       (unsigned long)dvm_stat(nodes[i].vm, "dvm_irq_queue_hwm"),
+		       (unsigned long)dvm_stat(nodes[i].vm, "dvm_apic_mirror_sent"),
+		       (unsigned long)dvm_stat(nodes[i].vm, "dvm_apic_mirror_applied"));
+	}
+	printf("# shared: phase %lu cmd %lu odd %lu/%lu even %lu/%lu nmi %lu/%lu kicks %lu level %lu edge %lu\n",
+	       (unsigned long)sh->phase, (unsigned long)sh->cmd,
+	       (unsigned long)sh->odd[0], (unsigned long)sh->odd[1],
+	       (unsigned long)sh->even[0], (unsigned long)sh->even[1],
+	       (unsigned long)sh->nmi[0], (unsigned long)sh->nmi[1],
+	       (unsigned long)sh->kicks, (unsigned long)sh->level[1],
+	       (unsigned long)sh->edge[1]);
+}
+
 static void *run_vcpu(void *arg)
 {
 	struct ipi_runner *r = arg;
@@ -705,6 +753,8 @@ static void *run_vcpu(void *arg)
 		}
 		switch (get_ucall(r->vcpu, &uc)) {
 		case UCALL_ABORT:
+			printf("# vCPU %d failed\n", r->id);
+			ipi_dump();
 			REPORT_GUEST_ASSERT_2(uc, "step %lu, value %lu");
 			break;
 		case UCALL_DONE:
@@ -854,23 +904,27 @@ int main(int argc, char *argv[])
 	uint64_t rounds = argc > 1 ? strtoull(argv[1], NULL, 0) : IPI_ROUNDS;
 	uint64_t seconds = argc > 2 ? strtoull(argv[2], NULL, 0) :
 				      STRESS_SECONDS;
+	uint64_t repeat = argc > 3 ? strtoull(argv[3], NULL, 0) : 1, i;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ksft_print_header();
 	dvm_require_abi();
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_DVM) & KVM_DVM_CAP_IRQCHIP);
-	TEST_REQUIRE(rounds > 0);
-	ksft_set_plan(4);
+	TEST_REQUIRE(rounds > 0 && repeat > 0 && repeat < 100000);
+	ksft_set_plan(2 * repeat + 2);
 
-	test_ipi("tcp", rounds);
+	for (i = 0; i < repeat; i++)
+		test_ipi("tcp", rounds);
 	test_stress("tcp", seconds);
 	if (rdma && *rdma) {
 		dvm_rdma_addr = rdma;
-		test_ipi("rdma", rounds);
+		for (i = 0; i < repeat; i++)
+			test_ipi("rdma", rounds);
 		test_stress("rdma", seconds);
 		dvm_rdma_addr = NULL;
 	} else {
-		ksft_test_result_skip("rdma: DVM_RDMA_ADDR (an IPv4 address of an rxe device) not set\n");
+		for (i = 0; i < repeat; i++)
+			ksft_test_result_skip("rdma: DVM_RDMA_ADDR (an IPv4 address of an rxe device) not set\n");
 		ksft_test_result_skip("rdma: stress: DVM_RDMA_ADDR not set\n");
 	}
 	ksft_finished();
