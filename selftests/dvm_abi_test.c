@@ -17,7 +17,7 @@ static char what[128];
 
 #define KNOWN_CAPS	(KVM_DVM_CAP_CLUSTER | KVM_DVM_CAP_RDMA |	\
 			 KVM_DVM_CAP_MEMORY | KVM_DVM_CAP_EXIT_INFO |	\
-			 KVM_DVM_CAP_VCPU_MAP | KVM_DVM_CAP_IRQCHIP)
+			 KVM_DVM_CAP_VCPU_MAP | KVM_DVM_CAP_IRQCHIP | KVM_DVM_CAP_IO)
 
 /*
  * A feature mask: the same on /dev/kvm and a VM fd, no unknown bit, what
@@ -71,7 +71,7 @@ static void test_join_args(void)
 	nr_cases++;							\
 } while (0)
 
-	JOIN_CASE(EINVAL, j.flags = 1, "flags 1");
+	JOIN_CASE(EINVAL, j.flags = KVM_DVM_JOIN_FLAGS + 1, "flags, unknown bit");
 	JOIN_CASE(EINVAL, j.flags = 0x80000000u, "flags 1 << 31");
 	JOIN_CASE(EINVAL, j.pad = 1, "pad 1");
 	JOIN_CASE(EINVAL, j.pad2 = 1, "pad2 1");
@@ -112,7 +112,7 @@ static void test_join_args(void)
 		  "addrs: node 1's entry in an inaccessible page");
 	JOIN_CASE(EFAULT, j.addrs = (unsigned long)(guard + psz),
 		  "addrs in an inaccessible page");
-	JOIN_CASE(EINVAL, (j.flags = 1, j.addrs = 0),
+	JOIN_CASE(EINVAL, (j.flags = KVM_DVM_JOIN_FLAGS + 1, j.addrs = 0),
 		  "flags 1 and addrs NULL: flags checked first");
 	JOIN_CASE(EINVAL, (j.nr_nodes = 65, j.addrs = 0),
 		  "nr_nodes 65 and addrs NULL: nr_nodes checked first");
@@ -488,8 +488,8 @@ static void test_state_errors(void)
 		dvm_addrs_loopback(addrs, NR_NODES, dvm_ports(NR_NODES));
 		dvm_join_init(&j, i, NR_NODES, addrs, KVM_DVM_TRANSPORT_TCP,
 			      300);
-		j.flags = 1;
-		join_expect(vm, &j, EINVAL, "JOIN with flags 1 when joined");
+		j.flags = KVM_DVM_JOIN_FLAGS + 1;
+		join_expect(vm, &j, EINVAL, "JOIN with an unknown flag when joined");
 		j.flags = 0;
 		join_expect(vm, &j, EBUSY, "JOIN when joined");
 		run_expect(nodes[i].vcpus[i], EBUSY, "joined, not placed");

@@ -224,7 +224,7 @@ struct field {
 	{ #m, offsetof(struct s, m), t, sizeof(((struct s *)0)->m), max }
 
 static const struct field join_fields[] = {
-	FIELD(kvm_dvm_join, flags, F_INT, 0),
+	FIELD(kvm_dvm_join, flags, F_INT, KVM_DVM_JOIN_FLAGS),
 	FIELD(kvm_dvm_join, node_id, F_INT, KVM_DVM_MAX_NODES - 1),
 	FIELD(kvm_dvm_join, nr_nodes, F_INT, KVM_DVM_MAX_NODES),
 	FIELD(kvm_dvm_join, transport, F_INT, KVM_DVM_TRANSPORT_RDMA),
@@ -989,8 +989,8 @@ static void fuzz_random(struct fuzzer *t, int op, union fuzz_arg *a)
 /* The checks of KVM_DVM_JOIN's fields, before the table is read. */
 static bool join_fields_ok(const struct kvm_dvm_join *j)
 {
-	if (j->flags || j->pad || j->pad2 || j->reserved[0] ||
-	    j->reserved[1] || j->reserved[2])
+	if ((j->flags & ~KVM_DVM_JOIN_FLAGS) || j->pad || j->pad2 ||
+	    j->reserved[0] || j->reserved[1] || j->reserved[2])
 		return false;
 	if (j->nr_nodes < 2 || j->nr_nodes > KVM_DVM_MAX_NODES ||
 	    j->node_id >= j->nr_nodes)
@@ -1048,6 +1048,11 @@ static bool kind_writable(int kind)
 static bool join_fixup(struct fuzzer *t, struct kvm_dvm_join *j, int kind,
 		       int *vm)
 {
+	/*
+	 * Not FORWARD_IO: node 0's KVM_RUN of a copy would wait for the
+	 * accesses of a vCPU that no fuzzer runs.
+	 */
+	j->flags &= ~KVM_DVM_JOIN_FORWARD_IO;
 	if (!join_fields_ok(j))
 		return false;
 	if (j->connect_timeout_ms > FUZZ_JOIN_MAX_MS) {
@@ -1063,7 +1068,8 @@ static bool join_fixup(struct fuzzer *t, struct kvm_dvm_join *j, int kind,
 		__atomic_sub_fetch(&slow_joins, 1, __ATOMIC_ACQ_REL);
 		switch (rnd_below(&t->rng, 4)) {
 		case 0:
-			j->flags = 1 + rnd_below(&t->rng, 0xfffffffe);
+			j->flags = KVM_DVM_JOIN_FLAGS + 1 +
+				   rnd_below(&t->rng, 0xfffffffe - KVM_DVM_JOIN_FLAGS);
 			break;
 		case 1:
 			j->pad = 1 + rnd_below(&t->rng, 0xfffffffe);

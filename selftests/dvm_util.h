@@ -239,12 +239,16 @@ static inline void dvm_key(uint8_t *key, bool flip)
 		key[DVM_KEY_LEN - 1] ^= 0x01;
 }
 
+/* struct kvm_dvm_join::flags of the joins dvm_join_init() prepares. */
+static uint32_t dvm_join_flags;
+
 static inline void dvm_join_init(struct kvm_dvm_join *j, uint32_t node_id,
 				 uint32_t nr_nodes,
 				 struct kvm_dvm_node_addr *addrs,
 				 uint32_t transport, uint32_t timeout_ms)
 {
 	memset(j, 0, sizeof(*j));
+	j->flags = dvm_join_flags;
 	j->node_id = node_id;
 	j->nr_nodes = nr_nodes;
 	j->transport = transport;

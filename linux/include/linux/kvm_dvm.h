@@ -21,7 +21,7 @@ struct kvm_vcpu;
 /* What KVM_CHECK_EXTENSION(KVM_CAP_DVM) reports. */
 #define KVM_DVM_CAPS							\
 	(KVM_DVM_CAP_CLUSTER | KVM_DVM_CAP_MEMORY | KVM_DVM_CAP_EXIT_INFO |\
-	 KVM_DVM_CAP_VCPU_MAP | KVM_DVM_CAP_IRQCHIP |			\
+	 KVM_DVM_CAP_VCPU_MAP | KVM_DVM_CAP_IRQCHIP | KVM_DVM_CAP_IO |	\
 	 (IS_ENABLED(CONFIG_KVM_DVM_RDMA) ? KVM_DVM_CAP_RDMA : 0))
 
 struct kvm_dvm_vm_stat {
@@ -68,6 +68,16 @@ struct kvm_dvm_vm_stat {
 	u64 ioapic_rte_sent;
 	u64 ioapic_rte_applied;
 	u64 irqchip_dropped;
+	/* I/O forwarding */
+	u64 io_forwarded[KVM_DVM_STAT_IO_KINDS];
+	u64 io_proxied[KVM_DVM_STAT_IO_KINDS];
+	u64 io_in_kernel;
+	u64 io_rejected;
+	u64 io_interrupted;
+	u64 io_rtt_min_ns;
+	u64 io_rtt_max_ns;
+	u64 io_rtt_sum_ns;
+	u64 io_rtt_count;
 };
 
 #define KVM_DVM_STATS_DESC(field, type, unit, exp, sz)			\
@@ -147,14 +157,29 @@ struct kvm_dvm_vm_stat {
 	KVM_DVM_STATS_COUNT(eoi_received),				\
 	KVM_DVM_STATS_COUNT(ioapic_rte_sent),				\
 	KVM_DVM_STATS_COUNT(ioapic_rte_applied),			\
-	KVM_DVM_STATS_COUNT(irqchip_dropped)
+	KVM_DVM_STATS_COUNT(irqchip_dropped),				\
+	KVM_DVM_STATS_DESC(io_forwarded, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_NONE, 0, KVM_DVM_STAT_IO_KINDS),\
+	KVM_DVM_STATS_DESC(io_proxied, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_NONE, 0, KVM_DVM_STAT_IO_KINDS),\
+	KVM_DVM_STATS_COUNT(io_in_kernel),				\
+	KVM_DVM_STATS_COUNT(io_rejected),				\
+	KVM_DVM_STATS_COUNT(io_interrupted),				\
+	KVM_DVM_STATS_DESC(io_rtt_min_ns, KVM_STATS_TYPE_INSTANT,	\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_DESC(io_rtt_max_ns, KVM_STATS_TYPE_PEAK,		\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_DESC(io_rtt_sum_ns, KVM_STATS_TYPE_CUMULATIVE,	\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_COUNT(io_rtt_count)
 
 long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
 bool kvm_dvm_is_ioctl(unsigned int ioctl);
 void kvm_dvm_destroy_vm(struct kvm *kvm);
 int kvm_dvm_vcpu_run_check(struct kvm_vcpu *vcpu);
 bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu);
-int kvm_dvm_vcpu_run_result(struct kvm_vcpu *vcpu, int r);
+int kvm_dvm_vcpu_run(struct kvm_vcpu *vcpu);
+bool kvm_dvm_io_bus_bypass(struct kvm_vcpu *vcpu);
 bool kvm_dvm_vcpu_remote(struct kvm_vcpu *vcpu);
 
 #else /* !CONFIG_KVM_DVM */
@@ -189,9 +214,16 @@ static inline bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 	return false;
 }
 
-static inline int kvm_dvm_vcpu_run_result(struct kvm_vcpu *vcpu, int r)
+int kvm_arch_vcpu_ioctl_run(struct kvm_vcpu *vcpu);
+
+static inline int kvm_dvm_vcpu_run(struct kvm_vcpu *vcpu)
 {
-	return r;
+	return kvm_arch_vcpu_ioctl_run(vcpu);
+}
+
+static inline bool kvm_dvm_io_bus_bypass(struct kvm_vcpu *vcpu)
+{
+	return false;
 }
 
 static inline bool kvm_dvm_vcpu_remote(struct kvm_vcpu *vcpu)

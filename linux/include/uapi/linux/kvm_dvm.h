@@ -28,6 +28,7 @@
 #define KVM_DVM_CAP_EXIT_INFO		0x8 /* kvm_run->dvm_broken */
 #define KVM_DVM_CAP_VCPU_MAP		0x10 /* struct kvm_dvm_vcpus with nodes[] */
 #define KVM_DVM_CAP_IRQCHIP		0x20 /* interrupts reach remote vCPUs */
+#define KVM_DVM_CAP_IO			0x40 /* KVM_DVM_JOIN_FORWARD_IO */
 
 /*
  * KVM_RUN exit: the cluster lost a node. kvm_run->dvm_broken has the
@@ -57,8 +58,16 @@ struct kvm_dvm_node_addr {
 	__u8 addr[16];		/* IPv4: first 4 bytes, rest zero */
 };
 
+/*
+ * struct kvm_dvm_join::flags. FORWARD_IO: this node's vCPUs send their
+ * port and MMIO exits to node 0, whose KVM_RUN of its copy of the vCPU
+ * answers them (Documentation/virt/kvm/dvm.rst, "I/O forwarding").
+ */
+#define KVM_DVM_JOIN_FORWARD_IO		0x1
+#define KVM_DVM_JOIN_FLAGS		KVM_DVM_JOIN_FORWARD_IO
+
 struct kvm_dvm_join {
-	__u32 flags;		/* must be 0 */
+	__u32 flags;		/* KVM_DVM_JOIN_*, others must be 0 */
 	__u32 node_id;		/* this node, < nr_nodes */
 	__u32 nr_nodes;		/* 2 .. KVM_DVM_MAX_NODES */
 	__u32 transport;	/* KVM_DVM_TRANSPORT_* */
@@ -159,6 +168,7 @@ struct kvm_dvm_state {
 #define KVM_DVM_STAT_MSG_VCPU_INFO	17
 #define KVM_DVM_STAT_MSG_IRQ		18
 #define KVM_DVM_STAT_MSG_APIC_STATE	19
+#define KVM_DVM_STAT_MSG_IO		20
 #define KVM_DVM_STAT_MSG_KINDS		32
 
 /*
@@ -168,6 +178,13 @@ struct kvm_dvm_state {
  * 5 INIT, 6 STARTUP).
  */
 #define KVM_DVM_STAT_IRQ_MODES		8
+
+/* Index in the per-kind arrays dvm_io_forwarded and dvm_io_proxied. */
+#define KVM_DVM_STAT_IO_PIO_OUT		0
+#define KVM_DVM_STAT_IO_PIO_IN		1
+#define KVM_DVM_STAT_IO_MMIO_WRITE	2
+#define KVM_DVM_STAT_IO_MMIO_READ	3
+#define KVM_DVM_STAT_IO_KINDS		4
 
 /* Request/reply echo to one peer, for tests and benchmarks. */
 struct kvm_dvm_ping {

@@ -119,7 +119,8 @@ static int dvm_check_addrs(const struct kvm_dvm_node_addr *addrs, u32 n)
 
 static int dvm_check_join(const struct kvm_dvm_join *j)
 {
-	if (j->flags || j->pad || j->pad2 || !dvm_reserved_zero(j->reserved, 3))
+	if ((j->flags & ~KVM_DVM_JOIN_FLAGS) || j->pad || j->pad2 ||
+	    !dvm_reserved_zero(j->reserved, 3))
 		return -EINVAL;
 	if (j->nr_nodes < 2 || j->nr_nodes > KVM_DVM_MAX_NODES ||
 	    j->node_id >= j->nr_nodes)
@@ -465,6 +466,7 @@ void kvm_dvm_destroy_vm(struct kvm *kvm)
 		dvm_cluster_leave(dvm);
 	mutex_unlock(&dvm->lock);
 	kvm->dvm = NULL;
+	dvm_io_slots_free(dvm);
 	kvfree(dvm->apic_sent);
 	kfree(dvm);
 }
@@ -491,9 +493,10 @@ int kvm_dvm_vcpu_run_check(struct kvm_vcpu *vcpu)
 	case KVM_DVM_STATE_JOINED:
 		return -EBUSY;
 	case KVM_DVM_STATE_RUNNING:
+		/* Node 0 answers the I/O of another node's vCPU in its copy. */
 		if (vcpu->vcpu_id >= dvm->nr_vcpus ||
 		    !test_bit(vcpu->vcpu_id, dvm->local))
-			return -EREMOTE;
+			return dvm->forward_io && !dvm->node_id ? 0 : -EREMOTE;
 		/* What userspace set in the APIC: the mirrors follow. */
 		dvm_arch_vcpu_sync(dvm, vcpu, false);
 		/* A breakage from before this KVM_RUN was reported already. */
@@ -608,13 +611,10 @@ bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
  * access that failed because the cluster broke (the DSM could not get
  * the page) is reported as the breakage.
  */
-int kvm_dvm_vcpu_run_result(struct kvm_vcpu *vcpu, int r)
+static int dvm_vcpu_run_result(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
+			       int r)
 {
-	struct kvm_dvm *dvm = READ_ONCE(vcpu->kvm->dvm);
 	struct dvm_cluster *c;
-
-	if (!dvm)
-		return r;
 	/* An exit to userspace may have posted interrupts too. */
 	if (atomic_read(&dvm->irq_deferred)) {
 		c = dvm_live_get(dvm);
@@ -633,4 +633,58 @@ int kvm_dvm_vcpu_run_result(struct kvm_vcpu *vcpu, int r)
 		return 0;
 	}
 	return r;
+}
+
+/* On a placed node, this node's copy of a vCPU another node runs. */
+static bool dvm_vcpu_is_copy(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
+{
+	return dvm->nr_vcpus && (vcpu->vcpu_id >= dvm->nr_vcpus ||
+				 !test_bit(vcpu->vcpu_id, dvm->local));
+}
+
+/**
+ * kvm_dvm_vcpu_run - KVM_RUN once kvm_dvm_vcpu_run_check() allowed it
+ * @vcpu: the vCPU
+ *
+ * A vCPU this node runs enters the guest. With KVM_DVM_JOIN_FORWARD_IO on
+ * a node other than 0, its port and MMIO exits go to node 0, and the
+ * guest goes on with node 0's answer without returning to userspace. On
+ * node 0, KVM_RUN of the copy of another node's vCPU answers that vCPU's
+ * accesses (arch io.c).
+ */
+int kvm_dvm_vcpu_run(struct kvm_vcpu *vcpu)
+{
+	struct kvm_dvm *dvm = READ_ONCE(vcpu->kvm->dvm);
+	int r;
+
+	if (!dvm)
+		return kvm_arch_vcpu_ioctl_run(vcpu);
+	if (dvm_vcpu_is_copy(dvm, vcpu))
+		return dvm_io_proxy_run(dvm, vcpu);
+	r = dvm_io_resume(dvm, vcpu);
+	for (;;) {
+		if (!r)
+			r = kvm_arch_vcpu_ioctl_run(vcpu);
+		r = dvm_vcpu_run_result(dvm, vcpu, r);
+		if (r || !dvm_io_forwards(dvm, vcpu))
+			return r;
+		r = dvm_io_forward(dvm, vcpu);
+	}
+}
+
+/**
+ * kvm_dvm_io_bus_bypass - does no device of this node answer @vcpu?
+ * @vcpu: the vCPU that makes a port or MMIO access, or NULL
+ *
+ * True for a vCPU whose accesses go to node 0: this node's in-kernel
+ * devices (dummy IOAPIC, PIC and PIT, ioeventfds, coalesced MMIO) are
+ * not the VM's.
+ */
+bool kvm_dvm_io_bus_bypass(struct kvm_vcpu *vcpu)
+{
+	struct kvm_dvm *dvm = vcpu ? READ_ONCE(vcpu->kvm->dvm) : NULL;
+
+	/* @node_id is valid once RUNNING is seen (dvm_vcpu_runs_here()). */
+	return dvm && READ_ONCE(dvm->forward_io) &&
+	       dvm_vcpu_runs_here(dvm, vcpu->vcpu_id) && dvm->node_id;
 }

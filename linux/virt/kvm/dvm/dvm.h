@@ -29,6 +29,7 @@
 #include "wire.h"
 
 struct dvm_cluster;
+struct dvm_io_slot;
 struct dvm_conn;
 struct dvm_irq_queue;
 struct crypto_shash;
@@ -326,6 +327,8 @@ struct kvm_dvm {
 	struct dvm_cluster __rcu *live;
 	struct dvm_apic_regs *apic_sent;	/* KVM_DVM_MAX_VCPUS entries */
 	atomic_t irq_deferred;		/* posted for vCPU threads to send */
+	bool forward_io;		/* KVM_DVM_JOIN_FORWARD_IO */
+	struct dvm_io_slot **io;	/* by vCPU id, from placement on */
 	/* last cluster's identity and fate, for KVM_DVM_GET_STATE */
 	u32 node_id;
 	u32 nr_nodes;
@@ -385,6 +388,17 @@ int dvm_handle_irq(struct dvm_cluster *c, struct dvm_conn *conn,
 int dvm_handle_apic_state(struct dvm_cluster *c, struct dvm_conn *conn,
 			  const struct dvm_wire_msg *msg, const void *payload,
 			  struct dvm_reply *reply);
+
+/* arch io.c: I/O forwarding to node 0 */
+int dvm_io_slots_alloc(struct kvm_dvm *dvm);
+void dvm_io_slots_free(struct kvm_dvm *dvm);
+int dvm_io_proxy_run(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
+int dvm_io_resume(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
+bool dvm_io_forwards(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
+int dvm_io_forward(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
+int dvm_handle_io(struct dvm_cluster *c, struct dvm_conn *conn,
+		  const struct dvm_wire_msg *msg, const void *payload,
+		  struct dvm_reply *reply);
 
 /* dvm.c: the cluster of a RUNNING VM, from any context */
 struct dvm_cluster *dvm_live_get(struct kvm_dvm *dvm);

@@ -175,7 +175,7 @@ static bool dvm_set_broken(struct kvm_dvm *dvm)
 
 /*
  * The cluster is broken from here on, under its lock: a request failing
- * on the lost link afterwards finds the VM BROKEN (kvm_dvm_vcpu_run_result()).
+ * on the lost link afterwards finds the VM BROKEN (kvm_dvm_vcpu_run()).
  * Return: true if this call broke it; then dvm_broken_notify() follows.
  */
 bool dvm_break_locked(struct dvm_cluster *c, u32 node, int err)
@@ -562,6 +562,7 @@ int dvm_cluster_join(struct kvm_dvm *dvm, struct kvm_dvm_join *join,
 	dvm->nr_vcpus = 0;
 	dvm->nr_nodes = c->nr_nodes;
 	dvm->transport = c->transport;
+	dvm->forward_io = join->flags & KVM_DVM_JOIN_FORWARD_IO;
 	dvm_join_publish(dvm, c);
 	mutex_unlock(&dvm->lock);
 	return 0;

@@ -83,6 +83,9 @@ static const struct dvm_msg_type_info dvm_msg_types[DVM_MSG_NR_TYPES] = {
 		sizeof(struct dvm_msg_apic_state),
 		sizeof(struct dvm_msg_apic_state), false, true,
 		dvm_handle_apic_state },
+	[DVM_MSG_IO] = { "io", sizeof(struct dvm_msg_io),
+		sizeof(struct dvm_msg_io) + DVM_IO_DATA_MAX, false, true,
+		dvm_handle_io },
 };
 
 /* Statistics: the VM's counters are u64 fields of the binary stats. */
@@ -110,6 +113,7 @@ static const u8 dvm_msg_stat_index[DVM_MSG_NR_TYPES] = {
 	[DVM_MSG_VCPU_INFO] = KVM_DVM_STAT_MSG_VCPU_INFO,
 	[DVM_MSG_IRQ] = KVM_DVM_STAT_MSG_IRQ,
 	[DVM_MSG_APIC_STATE] = KVM_DVM_STAT_MSG_APIC_STATE,
+	[DVM_MSG_IO] = KVM_DVM_STAT_MSG_IO,
 };
 
 static_assert(DVM_MSG_NR_TYPES - 1 <= KVM_DVM_STAT_TYPES);

@@ -376,6 +376,9 @@ static int dvm_apply_placement(struct kvm_dvm *dvm, struct dvm_cluster *c,
 	/* Nothing sent yet: every owner publishes its vCPUs' APICs. */
 	memset(dvm->apic_sent, 0xff,
 	       KVM_DVM_MAX_VCPUS * sizeof(*dvm->apic_sent));
+	r = dvm_io_slots_alloc(dvm);
+	if (r)
+		goto out;
 	/* The vCPU hooks read @local once they see RUNNING. */
 	smp_wmb();
 	if (!try_cmpxchg(&dvm->state, &old, KVM_DVM_STATE_RUNNING))

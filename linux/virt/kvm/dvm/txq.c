@@ -81,7 +81,7 @@ static void dvm_irq_queue_work(struct work_struct *work)
 /*
  * Posted by a local vCPU's own thread, outside interrupt context: that
  * thread sends it before it enters the guest again (kvm_dvm_vcpu_exit(),
- * kvm_dvm_vcpu_run_result()).
+ * kvm_dvm_vcpu_run()).
  */
 static bool dvm_irq_sent_by_vcpu(struct dvm_cluster *c)
 {

@@ -85,6 +85,10 @@ enum dvm_msg_type {
 	DVM_MSG_IRQ,
 	/* owner -> all, request: struct dvm_msg_apic_state; empty reply */
 	DVM_MSG_APIC_STATE,
+	/* node -> node 0, request: struct dvm_msg_io; the reply: what the
+	 * access read, size * count bytes (none for writes)
+	 */
+	DVM_MSG_IO,
 	DVM_MSG_NR_TYPES
 };
 
@@ -258,6 +262,33 @@ struct dvm_msg_apic_state {
 	__le32 dfr;		/* APIC_DFR */
 	__le32 spiv;		/* APIC_SPIV */
 };
+
+/* struct dvm_msg_io::kind, also the index of the dvm_io_* statistics */
+enum dvm_io_kind {
+	DVM_IO_PIO_OUT,
+	DVM_IO_PIO_IN,
+	DVM_IO_MMIO_WRITE,
+	DVM_IO_MMIO_READ,
+	DVM_IO_NR_KINDS
+};
+
+#define DVM_IO_DATA_MAX		4096	/* bytes of one forwarded access */
+
+/*
+ * A port or MMIO access of a vCPU that the sender runs, for node 0's
+ * devices. PIO: size 1, 2 or 4, count accesses of a rep ins/outs, all
+ * of one port; MMIO: size 1 to 8, count 1.
+ */
+struct dvm_msg_io {
+	__le32 vcpu;
+	__u8 kind;		/* enum dvm_io_kind */
+	__u8 size;
+	__le16 count;
+	__le64 addr;		/* port, or guest physical address */
+	__u8 data[];		/* writes: size * count bytes; reads: none */
+};
+
+static_assert(sizeof(struct dvm_msg_io) == 16);
 
 void dvm_wire_build(struct dvm_wire_hdr *hdr, const struct dvm_wire_msg *msg);
 int dvm_wire_parse(const struct dvm_wire_hdr *hdr, u16 nr_types,

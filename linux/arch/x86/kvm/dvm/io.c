@@ -1,0 +1,549 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DVM on x86: I/O forwarding to node 0. See
+ * Documentation/virt/kvm/dvm.rst, "I/O forwarding".
+ *
+ * Node 0 (the master) has the VM's devices: its in-kernel IOAPIC, PIC and
+ * PIT, its ioeventfds and coalesced MMIO zones, and its VMM's device
+ * models. With KVM_DVM_JOIN_FORWARD_IO, a port or MMIO exit of a vCPU
+ * on another node does not go to that node's VMM: the vCPU's thread sends
+ * the access to node 0 (DVM_MSG_IO), waits for the answer, completes the
+ * access as KVM does after an exit to userspace and enters the guest
+ * again. That node's own buses answer nothing (kvm_dvm_io_bus_bypass()).
+ *
+ * On node 0, KVM_RUN of its copy of that vCPU is the proxy: it waits for
+ * the vCPU's accesses, offers each to node 0's in-kernel buses first, and
+ * returns the others to the VMM as the copy's own KVM_EXIT_IO or
+ * KVM_EXIT_MMIO; the VMM's next KVM_RUN of the copy sends the answer.
+ *
+ * A vCPU has one access in flight at most: it waits for it. A signal or
+ * immediate_exit, on either side, leaves the access pending and the next
+ * KVM_RUN goes on with it: each access is made once and completed once.
+ */
+#include <linux/kvm_host.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "../x86.h"
+#include "irq.h"
+#include "../../../../virt/kvm/dvm/dvm.h"
+
+/* How often a proxy waiting for an access looks at the cluster's state. */
+#define DVM_IO_PROXY_POLL	HZ
+
+/* The state of node 0's slot of another node's vCPU */
+enum {
+	DVM_IO_IDLE,		/* no access */
+	DVM_IO_QUEUED,		/* received, for the proxy to take */
+	DVM_IO_USER,		/* with node 0's VMM, answered at the next KVM_RUN */
+};
+
+/**
+ * struct dvm_io_slot - one vCPU's forwarded access
+ * @call: node N: the request in flight
+ * @pending: node N: sent, its answer not applied yet
+ * @kind: node N: enum dvm_io_kind of the access in flight
+ * @read_len: node N: bytes the answer must carry
+ * @lock: node 0: @state, and @from, @req_id, @cluster, @req with it
+ * @wq: node 0: the proxy waits here for an access
+ * @state: node 0: DVM_IO_*
+ * @from: node 0: the node that sent the access
+ * @req_id: node 0: its request id, for the answer
+ * @cluster: node 0: the cluster it came on, compared, never followed
+ * @req: the access, a struct dvm_msg_io with its data
+ * @resp: what a read returned
+ */
+struct dvm_io_slot {
+	struct dvm_call call;
+	bool pending;
+	u8 kind;
+	u32 read_len;
+	spinlock_t lock;	/* node 0: @state and what goes with it */
+	wait_queue_head_t wq;
+	int state;
+	u32 from;
+	u64 req_id;
+	struct dvm_cluster *cluster;
+	u8 req[sizeof(struct dvm_msg_io) + DVM_IO_DATA_MAX] __aligned(8);
+	u8 resp[DVM_IO_DATA_MAX];
+};
+
+static struct kvm_dvm_vm_stat *dvm_io_stats(struct kvm *kvm)
+{
+	return &kvm->stat.generic.dvm;
+}
+
+static bool dvm_io_is_pio(u8 kind)
+{
+	return kind == DVM_IO_PIO_OUT || kind == DVM_IO_PIO_IN;
+}
+
+static bool dvm_io_is_write(u8 kind)
+{
+	return kind == DVM_IO_PIO_OUT || kind == DVM_IO_MMIO_WRITE;
+}
+
+/**
+ * dvm_io_slots_alloc - a slot for each vCPU whose accesses this node
+ *	forwards or answers, at placement
+ * @dvm: the VM's DVM state, its lock held; the placement applied
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int dvm_io_slots_alloc(struct kvm_dvm *dvm)
+{
+	struct dvm_io_slot *s;
+	u32 id;
+
+	lockdep_assert_held(&dvm->lock);
+	if (!dvm->forward_io)
+		return 0;
+	if (!dvm->io) {
+		dvm->io = kvcalloc(KVM_DVM_MAX_VCPUS, sizeof(*dvm->io),
+				   GFP_KERNEL_ACCOUNT);
+		if (!dvm->io)
+			return -ENOMEM;
+	}
+	for (id = 0; id < dvm->nr_vcpus; id++) {
+		if (!kvm_get_vcpu_by_id(dvm->kvm, id))
+			continue;
+		s = dvm->io[id];
+		if (!s) {
+			s = kvzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+			if (!s)
+				return -ENOMEM;
+			spin_lock_init(&s->lock);
+			init_waitqueue_head(&s->wq);
+			dvm->io[id] = s;
+		}
+		/* A cluster left closed every call: nothing is in flight. */
+		s->pending = false;
+		s->state = DVM_IO_IDLE;
+		s->cluster = NULL;
+	}
+	return 0;
+}
+
+/* When the VM is destroyed: no vCPU runs, no cluster is left. */
+void dvm_io_slots_free(struct kvm_dvm *dvm)
+{
+	u32 id;
+
+	if (!dvm->io)
+		return;
+	for (id = 0; id < KVM_DVM_MAX_VCPUS; id++)
+		kvfree(dvm->io[id]);
+	kvfree(dvm->io);
+	dvm->io = NULL;
+}
+
+static struct dvm_io_slot *dvm_io_slot(struct kvm_dvm *dvm, u32 id)
+{
+	return dvm->io && id < KVM_DVM_MAX_VCPUS ? dvm->io[id] : NULL;
+}
+
+/* Node N: the forwarding side */
+
+/**
+ * dvm_io_forwards - does this exit of a local vCPU go to node 0?
+ * @dvm: the VM's DVM state
+ * @vcpu: a vCPU this node runs, back from the guest with an exit
+ */
+bool dvm_io_forwards(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
+{
+	u32 reason = vcpu->run->exit_reason;
+
+	return (reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO) &&
+	       kvm_dvm_io_bus_bypass(vcpu);
+}
+
+/* The exit in kvm_run as a request; 0 when KVM's sizes are not ours. */
+static u32 dvm_io_request(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
+{
+	struct dvm_msg_io *m = (struct dvm_msg_io *)s->req;
+	struct kvm_run *run = vcpu->run;
+	const void *data;
+	u32 bytes;
+
+	memset(m, 0, sizeof(*m));
+	m->vcpu = cpu_to_le32(vcpu->vcpu_id);
+	if (run->exit_reason == KVM_EXIT_IO) {
+		m->kind = run->io.direction == KVM_EXIT_IO_OUT ?
+			  DVM_IO_PIO_OUT : DVM_IO_PIO_IN;
+		m->size = run->io.size;
+		m->count = cpu_to_le16(run->io.count);
+		m->addr = cpu_to_le64(run->io.port);
+		bytes = run->io.size * run->io.count;
+		data = vcpu->arch.pio_data;
+	} else {
+		m->kind = run->mmio.is_write ? DVM_IO_MMIO_WRITE :
+					       DVM_IO_MMIO_READ;
+		m->size = run->mmio.len;
+		m->count = cpu_to_le16(1);
+		m->addr = cpu_to_le64(run->mmio.phys_addr);
+		bytes = run->mmio.len;
+		data = run->mmio.data;
+	}
+	if (WARN_ON_ONCE(!bytes || bytes > DVM_IO_DATA_MAX))
+		return 0;
+	s->kind = m->kind;
+	s->read_len = dvm_io_is_write(m->kind) ? 0 : bytes;
+	if (!dvm_io_is_write(m->kind))
+		return sizeof(*m);
+	memcpy(m->data, data, bytes);
+	return sizeof(*m) + bytes;
+}
+
+/* What node 0 read, where KVM completes the access from. */
+static void dvm_io_complete(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
+{
+	if (s->kind == DVM_IO_PIO_IN)
+		memcpy(vcpu->arch.pio_data, s->resp, s->read_len);
+	else if (s->kind == DVM_IO_MMIO_READ)
+		memcpy(vcpu->run->mmio.data, s->resp, s->read_len);
+}
+
+static void dvm_io_count_rtt(struct kvm *kvm, u64 ns)
+{
+	struct kvm_dvm_vm_stat *st = dvm_io_stats(kvm);
+
+	dvm_stat_min(&st->io_rtt_min_ns, ns);
+	dvm_stat_max(&st->io_rtt_max_ns, ns);
+	dvm_stat_add(&st->io_rtt_sum_ns, ns);
+	dvm_stat_add(&st->io_rtt_count, 1);
+}
+
+/*
+ * An access that got no answer. Once the cluster is broken, -EFAULT
+ * becomes KVM_EXIT_DVM_BROKEN (kvm_dvm_vcpu_run()); node 0 refusing the
+ * access is -EIO: the VM cannot go on.
+ */
+static int dvm_io_failed(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu, int err)
+{
+	switch (err) {
+	case -EINVAL:
+	case -EBUSY:
+	case -ENODEV:
+	case -EPROTO:
+		pr_warn_ratelimited("kvm-dvm: vCPU %u: node 0 refused an access: %d\n",
+				    vcpu->vcpu_id, err);
+		return -EIO;
+	}
+	return -EFAULT;
+}
+
+/* A signal or immediate_exit: back to userspace, the access pending. */
+static int dvm_io_interrupted(struct kvm_vcpu *vcpu)
+{
+	vcpu->run->exit_reason = KVM_EXIT_INTR;
+	dvm_stat_add(&dvm_io_stats(vcpu->kvm)->io_interrupted, 1);
+	return -EINTR;
+}
+
+/**
+ * dvm_io_resume - wait for the answer to a local vCPU's forwarded access
+ * @dvm: the VM's DVM state
+ * @vcpu: a vCPU this node runs, in KVM_RUN, not loaded
+ *
+ * Return: 0 when no access is pending or its answer is in place, so that
+ * KVM completes the access when the vCPU runs; -EINTR on a signal or
+ * immediate_exit, the access still pending; -EIO or -EFAULT when there
+ * will be no answer (dvm_io_failed()).
+ */
+int dvm_io_resume(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
+{
+	struct dvm_io_slot *s = dvm_io_slot(dvm, vcpu->vcpu_id);
+	int r;
+
+	if (!s || !s->pending)
+		return 0;
+	if (!vcpu->wants_to_run)
+		return dvm_io_interrupted(vcpu);
+	/* The cluster completes every call when it breaks or is left. */
+	if (wait_for_completion_interruptible(&s->call.done))
+		return dvm_io_interrupted(vcpu);
+	s->pending = false;
+	r = s->call.status;
+	if (!r && s->call.resp_len != s->read_len) {
+		dvm_stat_add(&dvm_io_stats(vcpu->kvm)->io_rejected, 1);
+		r = -EPROTO;
+	}
+	if (r)
+		return dvm_io_failed(dvm, vcpu, r);
+	dvm_io_count_rtt(vcpu->kvm, s->call.rtt_ns);
+	dvm_io_complete(vcpu, s);
+	return 0;
+}
+
+/**
+ * dvm_io_forward - send a local vCPU's port or MMIO exit to node 0
+ * @dvm: the VM's DVM state
+ * @vcpu: a vCPU this node runs, back from KVM_RUN with the exit
+ *
+ * Return: as dvm_io_resume().
+ */
+int dvm_io_forward(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
+{
+	struct dvm_io_slot *s = dvm_io_slot(dvm, vcpu->vcpu_id);
+	struct dvm_cluster *c;
+	u32 len;
+	int r;
+
+	if (WARN_ON_ONCE(!s || s->pending))
+		return -EIO;
+	len = dvm_io_request(vcpu, s);
+	if (!len)
+		return -EIO;
+	c = dvm_live_get(dvm);
+	if (!c)
+		return -EFAULT;
+	r = dvm_call_start(c, &s->call, 0, DVM_MSG_IO, s->req, len, s->resp,
+			   DVM_IO_DATA_MAX);
+	dvm_live_put(dvm);
+	if (r)
+		return dvm_io_failed(dvm, vcpu, r);
+	s->pending = true;
+	dvm_stat_add(&dvm_io_stats(vcpu->kvm)->io_forwarded[s->kind], 1);
+	return dvm_io_resume(dvm, vcpu);
+}
+
+/* Node 0: the proxy */
+
+static int dvm_io_reject(struct kvm_dvm *dvm, int err)
+{
+	dvm_stat_add(&dvm_io_stats(dvm->kvm)->io_rejected, 1);
+	return err;
+}
+
+/* A peer's access: sizes, port range and length checked. */
+static bool dvm_io_msg_ok(const struct dvm_msg_io *m, u32 len)
+{
+	u32 count = le16_to_cpu(m->count);
+	u64 addr = le64_to_cpu(m->addr);
+	u32 bytes = m->size * count;
+
+	switch (m->kind) {
+	case DVM_IO_PIO_OUT:
+	case DVM_IO_PIO_IN:
+		if ((m->size != 1 && m->size != 2 && m->size != 4) ||
+		    !count || bytes > DVM_IO_DATA_MAX ||
+		    addr + m->size > 0x10000)
+			return false;
+		break;
+	case DVM_IO_MMIO_WRITE:
+	case DVM_IO_MMIO_READ:
+		if (!m->size || m->size > 8 || count != 1 ||
+		    addr + m->size < addr)
+			return false;
+		break;
+	default:
+		return false;
+	}
+	return len == sizeof(*m) + (dvm_io_is_write(m->kind) ? bytes : 0);
+}
+
+/*
+ * DVM_MSG_IO on node 0: an access of a vCPU the sender runs, for the
+ * proxy of that vCPU. Refused (-EINVAL) when malformed or not from the
+ * vCPU's node, -EBUSY when the vCPU has an access here already, -ENODEV
+ * when this node answers no access.
+ */
+int dvm_handle_io(struct dvm_cluster *c, struct dvm_conn *conn,
+		  const struct dvm_wire_msg *msg, const void *payload,
+		  struct dvm_reply *reply)
+{
+	const struct dvm_msg_io *m = payload;
+	struct kvm_dvm *dvm = c->dvm;
+	u32 id = le32_to_cpu(m->vcpu);
+	struct dvm_io_slot *s;
+	unsigned long flags;
+	int r = DVM_REPLY_LATER;
+
+	if (c->node_id || !READ_ONCE(dvm->forward_io))
+		return dvm_io_reject(dvm, -ENODEV);
+	/* Pairs with the release of RUNNING: the map is valid after it. */
+	if (smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING ||
+	    id >= dvm->nr_vcpus || dvm->vcpu_node[id] != conn->node ||
+	    !dvm_io_msg_ok(m, msg->len))
+		return dvm_io_reject(dvm, -EINVAL);
+	s = dvm_io_slot(dvm, id);
+	if (!s)
+		return dvm_io_reject(dvm, -ENODEV);
+	spin_lock_irqsave(&s->lock, flags);
+	if (s->state != DVM_IO_IDLE) {
+		r = -EBUSY;
+	} else {
+		memcpy(s->req, m, msg->len);
+		s->from = conn->node;
+		s->req_id = msg->req_id;
+		s->cluster = c;
+		/* The proxy looks at @state unlocked: @req before it. */
+		smp_store_release(&s->state, DVM_IO_QUEUED);
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+	if (r != DVM_REPLY_LATER)
+		return dvm_io_reject(dvm, r);
+	dvm_stat_add(&dvm_io_stats(dvm->kvm)->io_proxied[m->kind], 1);
+	wake_up(&s->wq);
+	return r;
+}
+
+/* The answer to the slot's access, on the cluster it came on. */
+static void dvm_io_answer(struct kvm_dvm *dvm, struct dvm_io_slot *s,
+			  const void *buf, u32 len)
+{
+	struct dvm_cluster *c = dvm_live_get(dvm);
+	unsigned long flags;
+
+	if (c) {
+		if (c == s->cluster)
+			dvm_reply(c, s->from, DVM_MSG_IO, s->req_id, 0, buf,
+				  len);
+		dvm_live_put(dvm);
+	}
+	spin_lock_irqsave(&s->lock, flags);
+	s->state = DVM_IO_IDLE;
+	s->cluster = NULL;
+	spin_unlock_irqrestore(&s->lock, flags);
+}
+
+/* The VMM completed the access the last KVM_RUN returned: answer it. */
+static void dvm_io_answer_user(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
+			       struct dvm_io_slot *s)
+{
+	const struct dvm_msg_io *m = (const struct dvm_msg_io *)s->req;
+	u32 bytes = m->size * le16_to_cpu(m->count);
+
+	switch (m->kind) {
+	case DVM_IO_PIO_IN:
+		dvm_io_answer(dvm, s, vcpu->arch.pio_data, bytes);
+		break;
+	case DVM_IO_MMIO_READ:
+		dvm_io_answer(dvm, s, vcpu->run->mmio.data, bytes);
+		break;
+	default:
+		dvm_io_answer(dvm, s, NULL, 0);
+	}
+}
+
+/*
+ * Node 0's in-kernel devices first: ioeventfds, coalesced MMIO, IOAPIC,
+ * PIC, PIT. Return: true when one answered; reads are in @s->resp.
+ */
+static bool dvm_io_in_kernel(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
+{
+	const struct dvm_msg_io *m = (const struct dvm_msg_io *)s->req;
+	int bus = dvm_io_is_pio(m->kind) ? KVM_PIO_BUS : KVM_MMIO_BUS;
+	u32 count = le16_to_cpu(m->count), i;
+	gpa_t addr = le64_to_cpu(m->addr);
+	int idx, r = 0;
+
+	idx = srcu_read_lock(&vcpu->kvm->srcu);
+	/* A rep access goes to one port: the device that takes the first. */
+	for (i = 0; i < count; i++) {
+		if (dvm_io_is_write(m->kind))
+			r = kvm_io_bus_write(vcpu, bus, addr, m->size,
+					     m->data + i * m->size);
+		else
+			r = kvm_io_bus_read(vcpu, bus, addr, m->size,
+					    s->resp + i * m->size);
+		if (r && !i)
+			break;
+	}
+	srcu_read_unlock(&vcpu->kvm->srcu, idx);
+	return !r || i;
+}
+
+/* The access as the copy's own exit, for node 0's VMM. */
+static void dvm_io_exit(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
+{
+	const struct dvm_msg_io *m = (const struct dvm_msg_io *)s->req;
+	u32 count = le16_to_cpu(m->count), bytes = m->size * count;
+	bool write = dvm_io_is_write(m->kind);
+	struct kvm_run *run = vcpu->run;
+
+	if (dvm_io_is_pio(m->kind)) {
+		run->exit_reason = KVM_EXIT_IO;
+		run->io.direction = write ? KVM_EXIT_IO_OUT : KVM_EXIT_IO_IN;
+		run->io.size = m->size;
+		run->io.port = le64_to_cpu(m->addr);
+		run->io.count = count;
+		run->io.data_offset = KVM_PIO_PAGE_OFFSET * PAGE_SIZE;
+		if (write)
+			memcpy(vcpu->arch.pio_data, m->data, bytes);
+		else
+			memset(vcpu->arch.pio_data, 0, bytes);
+	} else {
+		run->exit_reason = KVM_EXIT_MMIO;
+		run->mmio.phys_addr = le64_to_cpu(m->addr);
+		run->mmio.len = m->size;
+		run->mmio.is_write = write;
+		memset(run->mmio.data, 0, sizeof(run->mmio.data));
+		if (write)
+			memcpy(run->mmio.data, m->data, m->size);
+	}
+}
+
+static bool dvm_io_proxy_woken(struct kvm_dvm *dvm, struct dvm_io_slot *s)
+{
+	if (READ_ONCE(s->state) == DVM_IO_QUEUED)
+		return true;
+	/* Pairs with the release of BROKEN/LEFT, as any DVM state. */
+	return smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING;
+}
+
+/**
+ * dvm_io_proxy_run - KVM_RUN of node 0's copy of another node's vCPU
+ * @dvm: the VM's DVM state, RUNNING when KVM_RUN was allowed
+ * @vcpu: the copy
+ *
+ * Answers the access the previous KVM_RUN returned, then waits for the
+ * vCPU's next one: node 0's in-kernel devices answer what they can, the
+ * first other access is returned as this KVM_RUN's exit.
+ *
+ * Return: 0 with the exit in kvm_run; -EINTR on a signal or
+ * immediate_exit; -ENOLINK once the cluster broke or was left; -EREMOTE
+ * for a vCPU created after the placement.
+ */
+int dvm_io_proxy_run(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
+{
+	struct dvm_io_slot *s = dvm_io_slot(dvm, vcpu->vcpu_id);
+	long r;
+
+	if (!s)
+		return -EREMOTE;
+	if (READ_ONCE(s->state) == DVM_IO_USER)
+		dvm_io_answer_user(dvm, vcpu, s);
+	for (;;) {
+		if (!vcpu->wants_to_run) {
+			vcpu->run->exit_reason = KVM_EXIT_INTR;
+			return -EINTR;
+		}
+		r = wait_event_interruptible_timeout(s->wq,
+						     dvm_io_proxy_woken(dvm, s),
+						     DVM_IO_PROXY_POLL);
+		if (r < 0) {
+			vcpu->run->exit_reason = KVM_EXIT_INTR;
+			++vcpu->stat.signal_exits;
+			return -EINTR;
+		}
+		/* Pairs with the release of BROKEN/LEFT. */
+		if (smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING)
+			return -ENOLINK;
+		/* Pairs with the handler's release: @req is complete. */
+		if (smp_load_acquire(&s->state) != DVM_IO_QUEUED)
+			continue;
+		if (dvm_io_in_kernel(vcpu, s)) {
+			const struct dvm_msg_io *m = (void *)s->req;
+
+			dvm_stat_add(&dvm_io_stats(vcpu->kvm)->io_in_kernel, 1);
+			dvm_io_answer(dvm, s, s->resp,
+				      dvm_io_is_write(m->kind) ? 0 :
+				      m->size * le16_to_cpu(m->count));
+			continue;
+		}
+		dvm_io_exit(vcpu, s);
+		WRITE_ONCE(s->state, DVM_IO_USER);
+		return 0;
+	}
+}
