@@ -38,7 +38,9 @@
 #define STR_LEN		5000	/* rep outsb/insb, over page boundaries */
 #define STR_OFF		4000	/* from this byte of DSM page 1 */
 #define IO_PAGES	4
-#define WAIT_SECONDS	60
+#define SIGNAL_ROUNDS	300
+
+enum { TEST_ACCESSES, TEST_SIGNALS, TEST_BREAK };
 
 /* DSM page 0: vCPU 1's report. */
 struct io_report {
@@ -166,11 +168,33 @@ static void guest_in_kernel(void)
 	WRITE_ONCE(*(uint32_t *)COAL_GPA, 0xfeedface);
 }
 
-static void guest_code(void)
+/* INs answered 1, 2, 3...: none lost, none made twice. */
+static void guest_count(uint64_t rounds)
 {
-	guest_pio();
-	guest_mmio();
-	guest_in_kernel();
+	uint32_t v;
+	uint64_t i;
+
+	for (i = 1; i <= rounds; i++) {
+		asm volatile("inl %%dx, %%eax" : "=a"(v) : "d"(IO_PORT));
+		guest_check(v == i, 50, v);
+	}
+}
+
+static void guest_code(uint64_t test, uint64_t rounds)
+{
+	switch (test) {
+	case TEST_ACCESSES:
+		guest_pio();
+		guest_mmio();
+		guest_in_kernel();
+		break;
+	case TEST_SIGNALS:
+		guest_count(rounds);
+		break;
+	case TEST_BREAK:
+		guest_count(1);
+		break;
+	}
 	WRITE_ONCE(REPORT->done, 1);
 	guest_end();
 }
@@ -369,6 +393,32 @@ static void check_in_kernel(int efd)
 		   (unsigned long long)e->phys_addr, *(uint32_t *)e->data);
 }
 
+/* Two nodes that forward I/O; vCPU 1 on node 1 runs @test. */
+static void io_cluster_up(uint64_t test, uint64_t rounds)
+{
+	int i;
+
+	dvm_join_flags = KVM_DVM_JOIN_FORWARD_IO;
+	dsm_cluster_up(nodes, dsm, 2, 2, guest_code, IO_PAGES, PG_LEVEL_4K);
+	dvm_join_flags = 0;
+	for (i = 0; i < 2; i++)
+		map_mmio(nodes[i].vm);
+	vcpu_args_set(nodes[1].vcpus[1], 2, test, rounds);
+}
+
+/* Node 1's vCPU ended with its triple fault, all its checks passed. */
+static void check_report(struct kvm_run *run)
+{
+	struct io_report rep;
+
+	DVM_ASSERT(run->exit_reason == KVM_EXIT_SHUTDOWN,
+		   "node 1: %s, want KVM_EXIT_SHUTDOWN only",
+		   dvm_exit_why(nodes[1].vcpus[1]));
+	memcpy(&rep, dsm[1].hva, sizeof(rep));
+	DVM_ASSERT(rep.done, "vCPU 1 failed step %lu: read %#lx",
+		   (unsigned long)rep.step, (unsigned long)rep.value);
+}
+
 static void test_io(const char *transport)
 {
 	struct kvm_coalesced_mmio_zone zone = {
@@ -377,16 +427,11 @@ static void test_io(const char *transport)
 	struct kvm_ioeventfd ioev = {
 		.addr = EVT_PORT, .len = 1, .flags = KVM_IOEVENTFD_FLAG_PIO,
 	};
-	struct io_report rep;
 	struct proxy p = { };
 	struct kvm_run *run;
-	int i, efd;
+	int efd;
 
-	dvm_join_flags = KVM_DVM_JOIN_FORWARD_IO;
-	dsm_cluster_up(nodes, dsm, 2, 2, guest_code, IO_PAGES, PG_LEVEL_4K);
-	dvm_join_flags = 0;
-	for (i = 0; i < 2; i++)
-		map_mmio(nodes[i].vm);
+	io_cluster_up(TEST_ACCESSES, 0);
 	efd = eventfd(0, EFD_NONBLOCK);
 	TEST_ASSERT(efd >= 0, "eventfd");
 	ioev.fd = efd;
@@ -398,12 +443,7 @@ static void test_io(const char *transport)
 
 	run = nodes[1].vcpus[1]->run;
 	DVM_ASSERT_OK(__vcpu_run(nodes[1].vcpus[1]), "node 1's KVM_RUN");
-	DVM_ASSERT(run->exit_reason == KVM_EXIT_SHUTDOWN,
-		   "node 1: %s, want KVM_EXIT_SHUTDOWN only",
-		   dvm_exit_why(nodes[1].vcpus[1]));
-	memcpy(&rep, dsm[1].hva, sizeof(rep));
-	DVM_ASSERT(rep.done, "vCPU 1 failed step %lu: read %#lx",
-		   (unsigned long)rep.step, (unsigned long)rep.value);
+	check_report(run);
 
 	/* A signal ends the proxy's wait for the next access. */
 	WRITE_ONCE(p.stop, true);
@@ -421,10 +461,181 @@ static void test_io(const char *transport)
 			      transport, STR_LEN);
 }
 
+/* ---- signals and immediate_exit on both sides ---- */
+
+struct runner {
+	struct kvm_vcpu *vcpu;
+	pthread_t thread;
+	bool stop;
+	uint32_t answered;	/* the proxy: INs answered */
+	uint32_t eintr;		/* KVM_RUN ended by a signal or immediate_exit */
+	uint32_t immediate;	/* KVM_RUN called with immediate_exit */
+};
+
+/*
+ * Node 0's thread answers each IN with the next number, every other one
+ * after 2 ms; every fourth answer goes with immediate_exit set: it is
+ * sent, then KVM_RUN ends.
+ */
+static void *counter_proxy(void *arg)
+{
+	struct runner *p = arg;
+	struct kvm_run *run = p->vcpu->run;
+	uint32_t v;
+	int r;
+
+	for (;;) {
+		r = __vcpu_run(p->vcpu);
+		run->immediate_exit = 0;
+		if (r && errno == EINTR) {
+			p->eintr++;
+			if (READ_ONCE(p->stop))
+				return NULL;
+			continue;
+		}
+		DVM_ASSERT_OK(r, "proxy KVM_RUN");
+		TEST_ASSERT(run->exit_reason == KVM_EXIT_IO &&
+			    run->io.direction == KVM_EXIT_IO_IN &&
+			    run->io.port == IO_PORT && run->io.size == 4 &&
+			    run->io.count == 1,
+			    "proxy: exit %u, want IN of 4 bytes",
+			    run->exit_reason);
+		v = ++p->answered;
+		/* Slow answers: node 1 waits, the signals find it waiting. */
+		if (v % 2)
+			usleep(2000);
+		memcpy((uint8_t *)run + run->io.data_offset, &v, 4);
+		if (!(v % 4)) {
+			run->immediate_exit = 1;
+			p->immediate++;
+		}
+	}
+}
+
+/* Node 1's thread: after every third EINTR, one KVM_RUN with immediate_exit. */
+static void *counting_vcpu(void *arg)
+{
+	struct runner *n = arg;
+	struct kvm_run *run = n->vcpu->run;
+	int r;
+
+	for (;;) {
+		r = __vcpu_run(n->vcpu);
+		run->immediate_exit = 0;
+		if (r && errno == EINTR) {
+			if (!(++n->eintr % 3)) {
+				run->immediate_exit = 1;
+				n->immediate++;
+			}
+			continue;
+		}
+		DVM_ASSERT_OK(r, "node 1's KVM_RUN");
+		check_report(run);
+		WRITE_ONCE(n->stop, true);
+		return NULL;
+	}
+}
+
+static void test_signals(const char *transport)
+{
+	struct runner p = { }, n = { };
+	uint64_t fwd[KVM_DVM_STAT_IO_KINDS], prx[KVM_DVM_STAT_IO_KINDS];
+	uint64_t kicks = 0, interrupted;
+
+	io_cluster_up(TEST_SIGNALS, SIGNAL_ROUNDS);
+	p.vcpu = nodes[0].vcpus[1];
+	n.vcpu = nodes[1].vcpus[1];
+	pthread_create(&p.thread, NULL, counter_proxy, &p);
+	pthread_create(&n.thread, NULL, counting_vcpu, &n);
+	/* Signals at both threads while accesses are in flight. */
+	while (!READ_ONCE(n.stop)) {
+		pthread_kill(n.thread, SIGUSR1);
+		pthread_kill(p.thread, SIGUSR1);
+		kicks++;
+		usleep(300);
+	}
+	pthread_join(n.thread, NULL);
+	WRITE_ONCE(p.stop, true);
+	pthread_kill(p.thread, SIGUSR1);
+	pthread_join(p.thread, NULL);
+
+	dvm_stat_read(nodes[1].vm, "dvm_io_forwarded", fwd,
+		      KVM_DVM_STAT_IO_KINDS);
+	dvm_stat_read(nodes[0].vm, "dvm_io_proxied", prx,
+		      KVM_DVM_STAT_IO_KINDS);
+	interrupted = dvm_stat(nodes[1].vm, "dvm_io_interrupted");
+	DVM_ASSERT(p.answered == SIGNAL_ROUNDS &&
+		   fwd[KVM_DVM_STAT_IO_PIO_IN] == SIGNAL_ROUNDS &&
+		   prx[KVM_DVM_STAT_IO_PIO_IN] == SIGNAL_ROUNDS,
+		   "%u INs answered, node 1 forwarded %lu, node 0 proxied %lu, want %d",
+		   p.answered, (unsigned long)fwd[KVM_DVM_STAT_IO_PIO_IN],
+		   (unsigned long)prx[KVM_DVM_STAT_IO_PIO_IN], SIGNAL_ROUNDS);
+	/* The interleavings that matter happened. */
+	DVM_ASSERT(interrupted && n.immediate && p.immediate &&
+		   p.eintr > p.immediate,
+		   "node 1: %lu accesses interrupted, %u immediate exits; node 0: %u EINTR, %u immediate exits",
+		   (unsigned long)interrupted, n.immediate, p.eintr,
+		   p.immediate);
+	dsm_cluster_down(nodes, dsm, 2, IO_PAGES);
+	ksft_test_result_pass("%s: %d INs each made and answered once through %lu signals: node 1 left KVM_RUN %u times (%lu with an access in flight, %u immediate exits), node 0's proxy %u times\n",
+			      transport, SIGNAL_ROUNDS, (unsigned long)kicks,
+			      n.eintr, (unsigned long)interrupted, n.immediate,
+			      p.eintr);
+}
+
+/* ---- node 0 lost while node 1's access waits ---- */
+
+/* Node 0's thread takes the access and never answers it. */
+static void *silent_proxy(void *arg)
+{
+	struct runner *p = arg;
+
+	DVM_ASSERT_OK(__vcpu_run(p->vcpu), "proxy KVM_RUN");
+	TEST_ASSERT(p->vcpu->run->exit_reason == KVM_EXIT_IO,
+		    "proxy: exit %u", p->vcpu->run->exit_reason);
+	return NULL;
+}
+
+static void *broken_vcpu(void *arg)
+{
+	struct runner *n = arg;
+
+	DVM_ASSERT_OK(__vcpu_run(n->vcpu), "node 1's KVM_RUN");
+	return NULL;
+}
+
+static void test_break(const char *transport)
+{
+	struct runner p = { }, n = { };
+	struct kvm_run *run;
+	int err;
+
+	io_cluster_up(TEST_BREAK, 0);
+	p.vcpu = nodes[0].vcpus[1];
+	n.vcpu = nodes[1].vcpus[1];
+	run = n.vcpu->run;
+	pthread_create(&p.thread, NULL, silent_proxy, &p);
+	pthread_create(&n.thread, NULL, broken_vcpu, &n);
+	pthread_join(p.thread, NULL);
+	DVM_ASSERT_OK(__dvm_leave(nodes[0].vm), "node 0's LEAVE");
+	pthread_join(n.thread, NULL);
+	DVM_ASSERT(run->exit_reason == KVM_EXIT_DVM_BROKEN &&
+		   run->dvm_broken.node == 0 && run->dvm_broken.error < 0,
+		   "node 1: %s, want KVM_EXIT_DVM_BROKEN naming node 0",
+		   dvm_exit_why(n.vcpu));
+	DVM_ASSERT(!dvm_stat(nodes[1].vm, "dvm_io_rtt_count"),
+		   "node 1 got an answer");
+	err = run->dvm_broken.error;
+	dsm_cluster_down(nodes, dsm, 2, IO_PAGES);
+	ksft_test_result_pass("%s: node 0 leaves with node 1's access unanswered: node 1's KVM_RUN ends in KVM_EXIT_DVM_BROKEN naming node 0 (%d)\n",
+			      transport, err);
+}
+
 int main(int argc, char *argv[])
 {
 	const char *rdma = getenv("DVM_RDMA_ADDR");
 	struct sigaction sa = { .sa_handler = stop_handler };
+	int i;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ksft_print_header();
@@ -432,15 +643,20 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_DVM) & KVM_DVM_CAP_IO);
 	/* No SA_RESTART: the signal ends the proxy's KVM_RUN with EINTR. */
 	sigaction(SIGUSR1, &sa, NULL);
-	ksft_set_plan(2);
+	ksft_set_plan(6);
 
 	test_io("tcp");
+	test_signals("tcp");
+	test_break("tcp");
 	if (rdma && *rdma) {
 		dvm_rdma_addr = rdma;
 		test_io("rdma");
+		test_signals("rdma");
+		test_break("rdma");
 		dvm_rdma_addr = NULL;
 	} else {
-		ksft_test_result_skip("rdma: DVM_RDMA_ADDR (an IPv4 address of an rxe device) not set\n");
+		for (i = 0; i < 3; i++)
+			ksft_test_result_skip("rdma: DVM_RDMA_ADDR (an IPv4 address of an rxe device) not set\n");
 	}
 	ksft_finished();
 }
