@@ -64,6 +64,7 @@ enum {
 	MSG_VCPU_INFO,
 	MSG_IRQ,
 	MSG_APIC_STATE,
+	MSG_IO,
 };
 
 /* Interrupt events (dvm.rst, "Interrupts"). */
@@ -85,6 +86,18 @@ struct wire_apic_state {
 	uint32_t dfr;
 	uint32_t spiv;
 };
+
+/* A forwarded access (dvm.rst, "I/O forwarding"), then its data. */
+struct wire_io {
+	uint32_t vcpu;
+	uint8_t kind;
+	uint8_t size;
+	uint16_t count;
+	uint64_t addr;
+	uint8_t data[16];
+};
+
+#define WIRE_IO_HDR	16
 
 struct wire_dsm_req {
 	uint64_t page;
@@ -175,7 +188,7 @@ struct msg {
 
 #define NR_PRE_CASES		16
 #define NR_POST_CASES		11
-#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 1 + 2 + 1)
+#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 1 + 1 + 2 + 1)
 #define DSM_FILE_PAGES		16
 
 static const uint8_t cluster_key[32] = {
@@ -421,7 +434,11 @@ struct joiner {
 	int ret;		/* 0 or -errno */
 	uint32_t failed_node;
 	uint32_t peer_timeout_ms;	/* the join's; 0: the default */
+	uint32_t flags;			/* the join's, from join_flags */
 };
+
+/* KVM_DVM_JOIN_* of the joins join_start() starts. */
+static uint32_t join_flags;
 
 static void fill_addrs(struct kvm_dvm_node_addr *addrs, uint16_t port_base)
 {
@@ -452,6 +469,7 @@ static void *join_thread(void *arg)
 	memcpy(join.key, cluster_key, sizeof(cluster_key));
 	join.addrs = (uintptr_t)addrs;
 	join.peer_timeout_ms = j->peer_timeout_ms;
+	join.flags = j->flags;
 	j->ret = __vm_ioctl(j->vm, KVM_DVM_JOIN, &join) ? -errno : 0;
 	j->failed_node = join.failed_node;
 	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
@@ -466,6 +484,7 @@ static void join_start(struct joiner *j, struct kvm_vm *vm, uint32_t node_id,
 	j->node_id = node_id;
 	j->port_base = port_base;
 	j->peer_timeout_ms = peer_timeout_ms;
+	j->flags = join_flags;
 	TEST_ASSERT(!pthread_create(&j->thread, NULL, join_thread, j),
 		    "pthread_create");
 	j->started = true;
@@ -1723,6 +1742,109 @@ out:
 			 (unsigned long)want);
 }
 
+/* An IO request of @len bytes: its reply's status, or -1 without a reply. */
+static int io_status(struct client *c, struct msg *m,
+		     const struct wire_io *io, uint32_t len, uint64_t req_id)
+{
+	if (client_send(c, MSG_IO, 0, req_id, io, len) ||
+	    client_serve(c, 10000, MSG_IO, NULL, m) != 1 ||
+	    !(m->flags & WIRE_F_REPLY) || m->req_id != req_id)
+		return -1;
+	return m->status;
+}
+
+/* Each IO request is refused with @want, counted; link up, RUNNING. */
+static bool io_cases(struct client *c, struct msg *m,
+		     const struct wire_io *io, const uint32_t *len, int n,
+		     int want)
+{
+	uint64_t rej = stat_get(c->vm, "dvm_io_rejected", 0);
+	uint64_t m0 = malformed(c->vm);
+	struct kvm_dvm_state st;
+	int i, r;
+
+	for (i = 0; i < n; i++) {
+		r = io_status(c, m, &io[i], len[i], 100 + i);
+		if (r != want) {
+			ksft_print_msg("IO case %d: status %d, want %d\n", i, r,
+				       want);
+			return false;
+		}
+	}
+	rej = stat_get(c->vm, "dvm_io_rejected", 0) - rej;
+	if (rej != n || malformed(c->vm) != m0 || !is_running(c->vm, &st)) {
+		ksft_print_msg("dvm_io_rejected +%lu (want %d), malformed +%lu, state %u\n",
+			       (unsigned long)rej, n,
+			       (unsigned long)(malformed(c->vm) - m0), st.state);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Forwarded accesses node 0 cannot take: to a node 0 that does not
+ * forward I/O, ENODEV; to one that does, malformed ones and ones of a
+ * vCPU node 1 does not run, EINVAL. Counted, the link stays up.
+ */
+static void test_io_bad(void)
+{
+	const struct wire_io good = { .vcpu = 0, .kind = 0, .size = 1,
+				      .count = 1, .addr = 0x80 };
+	struct wire_io io[12];
+	uint32_t len[12];
+	struct msg *m = &client_msg;
+	struct client c;
+	bool ok = false;
+	int i;
+
+	if (!hmac_ok()) {
+		ksft_test_result_skip("IO messages: %s\n", hmac_why);
+		return;
+	}
+	for (i = 0; i < 12; i++) {
+		io[i] = good;
+		len[i] = WIRE_IO_HDR + 1;
+	}
+	if (!client_join(&c) || !client_place(&c, m))
+		goto out;
+	if (!io_cases(&c, m, io, len, 1, ENODEV))
+		goto out;
+	client_end(&c);
+
+	join_flags = KVM_DVM_JOIN_FORWARD_IO;
+	ok = client_join(&c) && client_place(&c, m);
+	join_flags = 0;
+	if (!ok)
+		goto out;
+	io[1].vcpu = 5;				/* beyond nr_vcpus */
+	io[2].kind = 4;
+	io[3].size = 3;
+	io[4].count = 0;
+	io[5].size = 2;				/* ends above port 0xffff */
+	io[5].addr = 0xffff;
+	len[5] = WIRE_IO_HDR + 2;
+	io[6].kind = 1;				/* an IN of 8 KiB */
+	io[6].size = 4;
+	io[6].count = 2048;
+	len[6] = WIRE_IO_HDR;
+	io[7].kind = 3;				/* MMIO read of 9 bytes */
+	io[7].size = 9;
+	len[7] = WIRE_IO_HDR;
+	io[8].kind = 2;				/* MMIO write, count 2 */
+	io[8].count = 2;
+	io[9].kind = 3;				/* wraps */
+	io[9].size = 8;
+	io[9].addr = ~0ull - 3;
+	len[9] = WIRE_IO_HDR;
+	len[10] = WIRE_IO_HDR + 2;		/* one byte too many */
+	len[11] = WIRE_IO_HDR;			/* an OUT without its byte */
+	/* io[0]: well formed, but vCPU 0 is not node 1's. */
+	ok = io_cases(&c, m, io, len, 12, EINVAL);
+out:
+	client_end(&c);
+	ksft_test_result(ok, "IO messages: refused ENODEV when node 0 does not forward, EINVAL when malformed or not the sender's vCPU (12 kinds); counted, link up\n");
+}
+
 /*
  * Node 1 (this process) goes silent right after a heartbeat: node 0, which
  * joined with @peer_timeout_ms (0: the default), breaks with
@@ -2435,6 +2557,7 @@ int main(int argc, char *argv[])
 	test_heartbeat_timeout(7000, 3000);
 	test_dsm_bad();
 	test_irq_bad();
+	test_io_bad();
 	test_peer_status();
 	test_wire_fuzz_pre();
 	test_wire_fuzz_post();

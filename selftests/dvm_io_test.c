@@ -3,6 +3,9 @@
  * dvm_io_test: port and MMIO accesses of a vCPU on node 1 reach node 0
  * (KVM_DVM_JOIN_FORWARD_IO) and complete there.
  *
+ * vCPU 1 first enables x2APIC: node 0's proxy, which holds the copy's
+ * mutex while it waits, applies the new APIC base itself.
+ *
  * vCPU 1 runs on node 1; node 0's thread runs KVM_RUN of node 0's copy of
  * vCPU 1, the proxy, and answers what the proxy returns: OUT and IN of 1,
  * 2 and 4 bytes, rep outsb and rep insb over page boundaries, MMIO
@@ -27,6 +30,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
+#include "apic.h"
 #include "dvm_dsm.h"
 
 #define IO_PORT		0x5e0	/* node 0's thread answers */
@@ -184,6 +188,8 @@ static void guest_code(uint64_t test, uint64_t rounds)
 {
 	switch (test) {
 	case TEST_ACCESSES:
+		/* Node 0's proxy of this vCPU applies the new APIC base. */
+		x2apic_enable();
 		guest_pio();
 		guest_mmio();
 		guest_in_kernel();
@@ -305,16 +311,8 @@ static void *proxy_thread(void *arg)
 {
 	struct proxy *p = arg;
 	struct kvm_run *run = p->copy->run;
-	int r;
 
-	for (;;) {
-		r = __vcpu_run(p->copy);
-		if (r && errno == EINTR) {
-			if (READ_ONCE(p->stop))
-				return NULL;
-			continue;
-		}
-		DVM_ASSERT_OK(r, "proxy KVM_RUN");
+	while (dvm_proxy_next(p->copy, &p->stop)) {
 		if (run->exit_reason == KVM_EXIT_IO)
 			proxy_pio(p, run);
 		else if (run->exit_reason == KVM_EXIT_MMIO)
@@ -322,6 +320,7 @@ static void *proxy_thread(void *arg)
 		else
 			TEST_FAIL("proxy: exit reason %u", run->exit_reason);
 	}
+	return NULL;
 }
 
 static struct dvm_node nodes[2];
@@ -429,6 +428,7 @@ static void test_io(const char *transport)
 	};
 	struct proxy p = { };
 	struct kvm_run *run;
+	uint64_t base;
 	int efd;
 
 	io_cluster_up(TEST_ACCESSES, 0);
@@ -455,6 +455,10 @@ static void test_io(const char *transport)
 		   p.step, p.outs, p.ins, p.mmio_reads);
 	check_stats(&p);
 	check_in_kernel(efd);
+	base = vcpu_get_msr(nodes[0].vcpus[1], MSR_IA32_APICBASE);
+	DVM_ASSERT(base & X2APIC_ENABLE,
+		   "node 0's copy of vCPU 1: APIC base %#lx, not x2APIC",
+		   (unsigned long)base);
 	close(efd);
 	dsm_cluster_down(nodes, dsm, 2, IO_PAGES);
 	ksft_test_result_pass("%s: node 1's PIO (1/2/4 bytes, rep of %d over pages), MMIO (1-16 bytes) answered by node 0's VMM; IOAPIC, ioeventfd, coalesced MMIO by node 0's kernel\n",

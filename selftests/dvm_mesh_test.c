@@ -15,6 +15,11 @@
  *                                   and while both hosts' threads bounce
  *                                   pages over the same link), prints
  *                                   BENCH lines
+ *   dvm_mesh_test tcp|rdma iobench  2 hosts forwarding I/O: vCPU 1 on node
+ *                                   1 times OUTs that node 0's thread
+ *                                   answers through its proxy KVM_RUN, and
+ *                                   OUTs to an ioeventfd of node 0; node 0
+ *                                   prints BENCH lines
  *   dvm_mesh_test tcp|rdma bench4   4 hosts: node 0 measures a write fault
  *                                   that invalidates 3 sharers
  *   dvm_mesh_test tcp|rdma aggregate  memory aggregation: a guest memory
@@ -26,9 +31,12 @@
  * barriers in the shared run directory (tools/host/barrier).
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 
 #include "apic.h"
 #include "dvm_dsm.h"
@@ -150,6 +158,43 @@ static void guest_ipi_bench(uint64_t id)
 }
 
 /*
+ * Forwarded port I/O round trips: vCPU 1 (node 1) does IO_ROUNDS OUTs
+ * that node 0's thread answers, then IO_ROUNDS to an ioeventfd of node
+ * 0, and leaves the TSC ticks of each on DSM page 0. It cannot use
+ * ucalls (they would be forwarded too): it ends with a triple fault.
+ */
+#define MESH_IO_BENCH	3
+#define IO_ROUNDS	1000
+#define IO_WARMUP	50
+#define IO_PORT		0x5e0
+#define IO_EVT_PORT	0x5e8
+
+static void io_outs(uint16_t port, uint64_t n)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++)
+		asm volatile("outb %%al, %%dx" : : "a"(0), "d"(port));
+}
+
+static void guest_io_bench(uint64_t id)
+{
+	struct desc_ptr idt = { .size = 0, .address = 0 };
+	uint64_t t0;
+
+	if (id != 1)
+		GUEST_DONE();
+	io_outs(IO_PORT, IO_WARMUP);
+	t0 = rdtsc();
+	io_outs(IO_PORT, IO_ROUNDS);
+	WRITE_ONCE(*dsm_word(0, 0), rdtsc() - t0);
+	t0 = rdtsc();
+	io_outs(IO_EVT_PORT, IO_ROUNDS);
+	WRITE_ONCE(*dsm_word(0, 1), rdtsc() - t0);
+	asm volatile("lidt %0; int3" : : "m"(idt));
+}
+
+/*
  * A ring: vCPU 0 sends a token IPI to vCPU 1, each vCPU passes it on to
  * the next, vCPU n - 1 back to vCPU 0; RING_ROUNDS times, then a stop
  * goes round the same way.
@@ -211,6 +256,8 @@ static void guest_mesh(uint64_t id, uint64_t nr, uint64_t aggregate)
 {
 	if (aggregate == MESH_IPI_BENCH)
 		guest_ipi_bench(id);
+	if (aggregate == MESH_IO_BENCH)
+		guest_io_bench(id);
 	GUEST_SYNC(id);
 	if (aggregate) {
 		guest_aggregate(id);
@@ -754,6 +801,81 @@ static void mesh_bench_ipi(struct mesh *m)
 	       (unsigned long)(bytes / 4096));
 }
 
+/* Node 0's thread: the proxy of vCPU 1 answers every OUT. */
+struct io_proxy {
+	struct kvm_vcpu *copy;
+	pthread_t thread;
+	bool stop;
+	uint64_t outs;
+};
+
+static void io_stop_signal(int sig)
+{
+}
+
+static void *io_proxy(void *arg)
+{
+	struct io_proxy *p = arg;
+	struct kvm_run *run = p->copy->run;
+
+	while (dvm_proxy_next(p->copy, &p->stop)) {
+		DVM_ASSERT(run->exit_reason == KVM_EXIT_IO &&
+			   run->io.port == IO_PORT &&
+			   run->io.direction == KVM_EXIT_IO_OUT,
+			   "proxy: exit %u port %#x", run->exit_reason,
+			   run->io.port);
+		p->outs++;
+	}
+	return NULL;
+}
+
+/* vCPU 1's OUTs, answered by node 0's VMM, then by its ioeventfd. */
+static void mesh_bench_io(struct mesh *m)
+{
+	struct sigaction sa = { .sa_handler = io_stop_signal };
+	struct kvm_ioeventfd ioev = {
+		.addr = IO_EVT_PORT, .len = 1, .flags = KVM_IOEVENTFD_FLAG_PIO,
+	};
+	struct io_proxy p = { .copy = m->vcpus[1] };
+	struct kvm_dvm_vcpus v;
+	uint64_t fired = 0;
+	double us_per_tick;
+
+	dvm_vcpus_init(&v, m->n);
+	dvm_vcpus_set(&v, m->node);
+	DVM_ASSERT_OK(__dvm_set_vcpus(m->vm, &v), "SET_LOCAL_VCPUS");
+	if (m->node) {
+		host_barrier(m->tp, "io-ready");
+		vcpu_args_set(m->vcpus[1], 3, 1ull, (uint64_t)m->n,
+			      (uint64_t)MESH_IO_BENCH);
+		DVM_ASSERT_OK(__vcpu_run(m->vcpus[1]), "IO bench");
+		DVM_ASSERT(m->vcpus[1]->run->exit_reason == KVM_EXIT_SHUTDOWN,
+			   "IO bench: %s", dvm_exit_why(m->vcpus[1]));
+		host_barrier(m->tp, "io-done");
+		return;
+	}
+	ioev.fd = eventfd(0, EFD_NONBLOCK);
+	TEST_ASSERT(ioev.fd >= 0, "eventfd");
+	vm_ioctl(m->vm, KVM_IOEVENTFD, &ioev);
+	sigaction(SIGUSR1, &sa, NULL);
+	pthread_create(&p.thread, NULL, io_proxy, &p);
+	host_barrier(m->tp, "io-ready");
+	host_barrier(m->tp, "io-done");
+	WRITE_ONCE(p.stop, true);
+	pthread_kill(p.thread, SIGUSR1);
+	pthread_join(p.thread, NULL);
+	DVM_ASSERT(read(ioev.fd, &fired, 8) == 8 && fired == IO_ROUNDS &&
+		   p.outs == IO_WARMUP + IO_ROUNDS,
+		   "node 0's VMM saw %lu OUTs, its ioeventfd %lu",
+		   (unsigned long)p.outs, (unsigned long)fired);
+	close(ioev.fd);
+	us_per_tick = 1000.0 / __vcpu_ioctl(m->vcpus[0], KVM_GET_TSC_KHZ, NULL);
+	printf("BENCH io_%s_pio_rtt %.1f us\n", m->tp,
+	       dsm_hword(m->hva, 0, 0) * us_per_tick / IO_ROUNDS);
+	printf("BENCH io_%s_pio_ioeventfd_rtt %.1f us\n", m->tp,
+	       dsm_hword(m->hva, 0, 1) * us_per_tick / IO_ROUNDS);
+}
+
 static void mesh_bench(struct mesh *m)
 {
 	if (m->node == 0)
@@ -780,12 +902,13 @@ int main(int argc, char *argv[])
 {
 	bool bench = argc > 2 && !strcmp(argv[2], "bench");
 	bool bench4 = argc > 2 && !strcmp(argv[2], "bench4");
+	bool iobench = argc > 2 && !strcmp(argv[2], "iobench");
 	struct mesh m = { };
 
 	m.aggregate = argc > 2 && !strcmp(argv[2], "aggregate");
 	if (argc < 2 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "rdma")) ||
-	    (argc > 2 && !bench && !bench4 && !m.aggregate)) {
-		fprintf(stderr, "usage: %s tcp|rdma [bench|bench4|aggregate]\n",
+	    (argc > 2 && !bench && !bench4 && !iobench && !m.aggregate)) {
+		fprintf(stderr, "usage: %s tcp|rdma [bench|bench4|iobench|aggregate]\n",
 			argv[0]);
 		return 2;
 	}
@@ -798,13 +921,19 @@ int main(int argc, char *argv[])
 	if (mesh_env(&m))
 		ksft_exit_skip("not inside a dvm-cluster run of 2+ hosts\n");
 	dvm_require_abi();
-	ksft_set_plan(bench || bench4 ? 1 : m.aggregate ? 4 : 6);
+	ksft_set_plan(bench || bench4 ? 1 : iobench ? 2 : m.aggregate ? 4 : 6);
 	TEST_ASSERT(!bench4 || m.n == 4, "bench4 needs 4 hosts");
+	TEST_ASSERT(!iobench || m.n == 2, "iobench needs 2 hosts");
 
 	m.dsm_pages = bench || bench4 ? BENCH_PAGES : m.aggregate ?
 		      AGGR_PAGES : DSM_PAGES;
+	if (iobench)
+		dvm_join_flags = KVM_DVM_JOIN_FORWARD_IO;
 	mesh_join(&m);
-	if (bench) {
+	if (iobench) {
+		mesh_bench_io(&m);
+		mesh_leave(&m);
+	} else if (bench) {
 		mesh_bench(&m);
 	} else if (bench4) {
 		mesh_bench4(&m);

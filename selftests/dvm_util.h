@@ -511,6 +511,26 @@ static inline void dvm_nodes_join(struct dvm_node *nodes, int n,
 	dvm_join_ok(nodes, n, addrs, KVM_DVM_TRANSPORT_TCP, what);
 }
 
+/*
+ * KVM_RUN of node 0's copy of another node's vCPU, its proxy under
+ * KVM_DVM_JOIN_FORWARD_IO, until it returns the vCPU's next access: true;
+ * false once a signal ended it with *@stop set.
+ */
+static inline bool dvm_proxy_next(struct kvm_vcpu *copy, bool *stop)
+{
+	int r;
+
+	for (;;) {
+		r = __vcpu_run(copy);
+		if (!r)
+			return true;
+		DVM_ASSERT(errno == EINTR, "proxy KVM_RUN: ret %d errno %d (%s)",
+			   r, errno, strerror(errno));
+		if (READ_ONCE(*stop))
+			return false;
+	}
+}
+
 /* Why @vcpu's last KVM_RUN did not end in a ucall: for assertions. */
 static inline const char *dvm_exit_why(struct kvm_vcpu *vcpu)
 {

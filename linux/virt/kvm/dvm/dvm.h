@@ -389,6 +389,9 @@ int dvm_handle_apic_state(struct dvm_cluster *c, struct dvm_conn *conn,
 			  const struct dvm_wire_msg *msg, const void *payload,
 			  struct dvm_reply *reply);
 
+void dvm_apic_mirror_write(struct kvm_vcpu *vcpu,
+			   const struct dvm_apic_regs *r);
+
 /* arch io.c: I/O forwarding to node 0 */
 int dvm_io_slots_alloc(struct kvm_dvm *dvm);
 void dvm_io_slots_free(struct kvm_dvm *dvm);
@@ -396,6 +399,9 @@ int dvm_io_proxy_run(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
 int dvm_io_resume(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
 bool dvm_io_forwards(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
 int dvm_io_forward(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
+bool dvm_io_proxy_mirror(struct dvm_cluster *c, struct kvm_vcpu *vcpu,
+			 const struct dvm_apic_regs *r, u32 from, u64 req_id);
+void dvm_io_proxy_mirror_done(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
 int dvm_handle_io(struct dvm_cluster *c, struct dvm_conn *conn,
 		  const struct dvm_wire_msg *msg, const void *payload,
 		  struct dvm_reply *reply);

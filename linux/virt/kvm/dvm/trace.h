@@ -202,6 +202,50 @@ TRACE_EVENT(dvm_apic_mirror,
 		  __entry->vcpu, __entry->base, __entry->id, __entry->ldr)
 );
 
+/*
+ * A forwarded port or MMIO access: sent to node 0 (@what 0), answered
+ * there by its kernel (1) or its VMM (2), its answer applied (3, with the
+ * round trip in @ns).
+ */
+TRACE_EVENT(dvm_io,
+	TP_PROTO(u32 self, u32 peer, u32 vcpu, u8 kind, u8 size, u16 count,
+		 u64 addr, u8 what, u64 ns),
+	TP_ARGS(self, peer, vcpu, kind, size, count, addr, what, ns),
+
+	TP_STRUCT__entry(
+		__field(u32, self)
+		__field(u32, peer)
+		__field(u32, vcpu)
+		__field(u8, kind)
+		__field(u8, size)
+		__field(u16, count)
+		__field(u64, addr)
+		__field(u8, what)
+		__field(u64, ns)
+	),
+
+	TP_fast_assign(
+		__entry->self = self;
+		__entry->peer = peer;
+		__entry->vcpu = vcpu;
+		__entry->kind = kind;
+		__entry->size = size;
+		__entry->count = count;
+		__entry->addr = addr;
+		__entry->what = what;
+		__entry->ns = ns;
+	),
+
+	TP_printk("node %u %s node %u vcpu %u kind %u size %u count %u addr 0x%llx rtt %llu ns",
+		  __entry->self,
+		  __print_symbolic(__entry->what, { 0, "sent to" },
+				   { 1, "kernel answered" },
+				   { 2, "vmm answered" },
+				   { 3, "answered by" }),
+		  __entry->peer, __entry->vcpu, __entry->kind, __entry->size,
+		  __entry->count, __entry->addr, __entry->ns)
+);
+
 #endif /* _TRACE_KVM_DVM_H */
 
 #undef TRACE_INCLUDE_PATH

@@ -19,6 +19,10 @@
  * A vCPU has one access in flight at most: it waits for it. A signal or
  * immediate_exit, on either side, leaves the access pending and the next
  * KVM_RUN goes on with it: each access is made once and completed once.
+ *
+ * The proxy holds the copy's mutex, as any KVM_RUN, for as long as it
+ * waits: the owner's APIC registers for the copy (irq.c), applied under
+ * that mutex, are handed to the proxy, which applies them and answers.
  */
 #include <linux/kvm_host.h>
 #include <linux/sched/signal.h>
@@ -27,6 +31,7 @@
 #include "../x86.h"
 #include "irq.h"
 #include "../../../../virt/kvm/dvm/dvm.h"
+#include "../../../../virt/kvm/dvm/trace.h"
 
 /* How often a proxy waiting for an access looks at the cluster's state. */
 #define DVM_IO_PROXY_POLL	HZ
@@ -50,6 +55,13 @@ enum {
  * @from: node 0: the node that sent the access
  * @req_id: node 0: its request id, for the answer
  * @cluster: node 0: the cluster it came on, compared, never followed
+ * @in_proxy: node 0: a KVM_RUN of the copy holds its mutex
+ * @mirror_direct: node 0: APIC_STATE handlers taking the copy's mutex
+ * @mirror_pending: node 0: @mirror waits for the proxy to apply it
+ * @mirror: node 0: the owner's APIC registers
+ * @mirror_from: node 0: the APIC_STATE request's sender
+ * @mirror_req_id: node 0: and id
+ * @mirror_cluster: node 0: and cluster, compared, never followed
  * @req: the access, a struct dvm_msg_io with its data
  * @resp: what a read returned
  */
@@ -64,6 +76,13 @@ struct dvm_io_slot {
 	u32 from;
 	u64 req_id;
 	struct dvm_cluster *cluster;
+	bool in_proxy;
+	int mirror_direct;
+	bool mirror_pending;
+	struct dvm_apic_regs mirror;
+	u32 mirror_from;
+	u64 mirror_req_id;
+	struct dvm_cluster *mirror_cluster;
 	u8 req[sizeof(struct dvm_msg_io) + DVM_IO_DATA_MAX] __aligned(8);
 	u8 resp[DVM_IO_DATA_MAX];
 };
@@ -120,6 +139,7 @@ int dvm_io_slots_alloc(struct kvm_dvm *dvm)
 		s->pending = false;
 		s->state = DVM_IO_IDLE;
 		s->cluster = NULL;
+		s->mirror_pending = false;
 	}
 	return 0;
 }
@@ -140,6 +160,17 @@ void dvm_io_slots_free(struct kvm_dvm *dvm)
 static struct dvm_io_slot *dvm_io_slot(struct kvm_dvm *dvm, u32 id)
 {
 	return dvm->io && id < KVM_DVM_MAX_VCPUS ? dvm->io[id] : NULL;
+}
+
+/* Trace @s's access (its request in @s->req) as @what (trace.h). */
+static void dvm_io_trace(struct kvm_dvm *dvm, struct dvm_io_slot *s,
+			 u32 peer, u8 what, u64 ns)
+{
+	const struct dvm_msg_io *m = (const struct dvm_msg_io *)s->req;
+
+	trace_dvm_io(dvm->node_id, peer, le32_to_cpu(m->vcpu), m->kind,
+		     m->size, le16_to_cpu(m->count), le64_to_cpu(m->addr),
+		     what, ns);
 }
 
 /* Node N: the forwarding side */
@@ -271,6 +302,7 @@ int dvm_io_resume(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
 	if (r)
 		return dvm_io_failed(dvm, vcpu, r);
 	dvm_io_count_rtt(vcpu->kvm, s->call.rtt_ns);
+	dvm_io_trace(dvm, s, 0, 3, s->call.rtt_ns);
 	dvm_io_complete(vcpu, s);
 	return 0;
 }
@@ -304,6 +336,7 @@ int dvm_io_forward(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
 		return dvm_io_failed(dvm, vcpu, r);
 	s->pending = true;
 	dvm_stat_add(&dvm_io_stats(vcpu->kvm)->io_forwarded[s->kind], 1);
+	dvm_io_trace(dvm, s, 0, 0, 0);
 	return dvm_io_resume(dvm, vcpu);
 }
 
@@ -388,23 +421,41 @@ int dvm_handle_io(struct dvm_cluster *c, struct dvm_conn *conn,
 	return r;
 }
 
-/* The answer to the slot's access, on the cluster it came on. */
+/* A reply to @node's request, if the cluster it came on is still live. */
+static void dvm_io_reply(struct kvm_dvm *dvm, struct dvm_cluster *on,
+			 u32 node, u16 type, u64 req_id, const void *buf,
+			 u32 len)
+{
+	struct dvm_cluster *c = dvm_live_get(dvm);
+
+	if (!c)
+		return;
+	if (c == on)
+		dvm_reply(c, node, type, req_id, 0, buf, len);
+	dvm_live_put(dvm);
+}
+
+/*
+ * The answer to the slot's access. The slot is free before the answer
+ * leaves: the vCPU's next access may follow it at once. @buf is not the
+ * slot's @req, which that access overwrites.
+ */
 static void dvm_io_answer(struct kvm_dvm *dvm, struct dvm_io_slot *s,
 			  const void *buf, u32 len)
 {
-	struct dvm_cluster *c = dvm_live_get(dvm);
+	struct dvm_cluster *on;
 	unsigned long flags;
+	u64 req_id;
+	u32 from;
 
-	if (c) {
-		if (c == s->cluster)
-			dvm_reply(c, s->from, DVM_MSG_IO, s->req_id, 0, buf,
-				  len);
-		dvm_live_put(dvm);
-	}
 	spin_lock_irqsave(&s->lock, flags);
-	s->state = DVM_IO_IDLE;
+	on = s->cluster;
+	from = s->from;
+	req_id = s->req_id;
 	s->cluster = NULL;
+	s->state = DVM_IO_IDLE;
 	spin_unlock_irqrestore(&s->lock, flags);
+	dvm_io_reply(dvm, on, from, DVM_MSG_IO, req_id, buf, len);
 }
 
 /* The VMM completed the access the last KVM_RUN returned: answer it. */
@@ -414,6 +465,7 @@ static void dvm_io_answer_user(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
 	const struct dvm_msg_io *m = (const struct dvm_msg_io *)s->req;
 	u32 bytes = m->size * le16_to_cpu(m->count);
 
+	dvm_io_trace(dvm, s, s->from, 2, 0);
 	switch (m->kind) {
 	case DVM_IO_PIO_IN:
 		dvm_io_answer(dvm, s, vcpu->arch.pio_data, bytes);
@@ -486,47 +538,153 @@ static void dvm_io_exit(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
 
 static bool dvm_io_proxy_woken(struct kvm_dvm *dvm, struct dvm_io_slot *s)
 {
-	if (READ_ONCE(s->state) == DVM_IO_QUEUED)
+	if (READ_ONCE(s->state) == DVM_IO_QUEUED ||
+	    READ_ONCE(s->mirror_pending))
 		return true;
 	/* Pairs with the release of BROKEN/LEFT, as any DVM state. */
 	return smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING;
 }
 
 /**
- * dvm_io_proxy_run - KVM_RUN of node 0's copy of another node's vCPU
- * @dvm: the VM's DVM state, RUNNING when KVM_RUN was allowed
- * @vcpu: the copy
+ * dvm_io_proxy_mirror - hand the owner's APIC registers for a copy to
+ *	the copy's proxy, if one holds the copy's mutex
+ * @c: the cluster the APIC_STATE request came on
+ * @vcpu: node 0's copy of the vCPU
+ * @r: the registers
+ * @from: the owner
+ * @req_id: its request, which the proxy answers
  *
- * Answers the access the previous KVM_RUN returned, then waits for the
- * vCPU's next one: node 0's in-kernel devices answer what they can, the
- * first other access is returned as this KVM_RUN's exit.
- *
- * Return: 0 with the exit in kvm_run; -EINTR on a signal or
- * immediate_exit; -ENOLINK once the cluster broke or was left; -EREMOTE
- * for a vCPU created after the placement.
+ * Return: true when the proxy applies them and answers; false when the
+ * caller takes the copy's mutex itself, and then calls
+ * dvm_io_proxy_mirror_done(): no proxy starts meanwhile.
  */
-int dvm_io_proxy_run(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
+bool dvm_io_proxy_mirror(struct dvm_cluster *c, struct kvm_vcpu *vcpu,
+			 const struct dvm_apic_regs *r, u32 from, u64 req_id)
 {
-	struct dvm_io_slot *s = dvm_io_slot(dvm, vcpu->vcpu_id);
-	long r;
+	struct dvm_io_slot *s = dvm_io_slot(c->dvm, vcpu->vcpu_id);
+	unsigned long flags;
+	bool proxy;
 
 	if (!s)
-		return -EREMOTE;
+		return false;
+	spin_lock_irqsave(&s->lock, flags);
+	proxy = s->in_proxy;
+	if (proxy) {
+		/* A newer state replaces one the owner gave up waiting for. */
+		s->mirror = *r;
+		s->mirror_from = from;
+		s->mirror_req_id = req_id;
+		s->mirror_cluster = c;
+		s->mirror_pending = true;
+	} else {
+		s->mirror_direct++;
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+	if (proxy)
+		wake_up(&s->wq);
+	return proxy;
+}
+
+void dvm_io_proxy_mirror_done(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
+{
+	struct dvm_io_slot *s = dvm_io_slot(dvm, vcpu->vcpu_id);
+	unsigned long flags;
+
+	if (!s)
+		return;
+	spin_lock_irqsave(&s->lock, flags);
+	WARN_ON_ONCE(--s->mirror_direct < 0);
+	spin_unlock_irqrestore(&s->lock, flags);
+}
+
+/* The proxy applies the owner's registers it was handed, and answers. */
+static void dvm_io_proxy_apply_mirror(struct kvm_dvm *dvm,
+				      struct kvm_vcpu *vcpu,
+				      struct dvm_io_slot *s)
+{
+	struct dvm_apic_regs r;
+	struct dvm_cluster *on;
+	unsigned long flags;
+	bool pending;
+	u64 req_id;
+	u32 from;
+
+	spin_lock_irqsave(&s->lock, flags);
+	pending = s->mirror_pending;
+	r = s->mirror;
+	from = s->mirror_from;
+	req_id = s->mirror_req_id;
+	on = s->mirror_cluster;
+	s->mirror_pending = false;
+	spin_unlock_irqrestore(&s->lock, flags);
+	if (!pending)
+		return;
+	vcpu_load(vcpu);
+	dvm_apic_mirror_write(vcpu, &r);
+	vcpu_put(vcpu);
+	dvm_io_reply(dvm, on, from, DVM_MSG_APIC_STATE, req_id, NULL, 0);
+}
+
+/*
+ * From here on APIC states for the copy come to this proxy. False while
+ * a handler waits for the copy's mutex, which this KVM_RUN holds: it
+ * returns to let it through.
+ */
+static bool dvm_io_proxy_enter(struct dvm_io_slot *s)
+{
+	unsigned long flags;
+	bool busy;
+
+	spin_lock_irqsave(&s->lock, flags);
+	busy = s->mirror_direct;
+	if (!busy)
+		s->in_proxy = true;
+	spin_unlock_irqrestore(&s->lock, flags);
+	return !busy;
+}
+
+/* No APIC state is left behind for a proxy that is gone. */
+static void dvm_io_proxy_leave(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
+			       struct dvm_io_slot *s)
+{
+	unsigned long flags;
+
+	for (;;) {
+		spin_lock_irqsave(&s->lock, flags);
+		if (!s->mirror_pending) {
+			s->in_proxy = false;
+			spin_unlock_irqrestore(&s->lock, flags);
+			return;
+		}
+		spin_unlock_irqrestore(&s->lock, flags);
+		dvm_io_proxy_apply_mirror(dvm, vcpu, s);
+	}
+}
+
+static int dvm_io_proxy_intr(struct kvm_vcpu *vcpu)
+{
+	vcpu->run->exit_reason = KVM_EXIT_INTR;
+	return -EINTR;
+}
+
+static int dvm_io_proxy_wait(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
+			     struct dvm_io_slot *s)
+{
+	long r;
+
 	if (READ_ONCE(s->state) == DVM_IO_USER)
 		dvm_io_answer_user(dvm, vcpu, s);
 	for (;;) {
-		if (!vcpu->wants_to_run) {
-			vcpu->run->exit_reason = KVM_EXIT_INTR;
-			return -EINTR;
-		}
+		if (!vcpu->wants_to_run)
+			return dvm_io_proxy_intr(vcpu);
 		r = wait_event_interruptible_timeout(s->wq,
 						     dvm_io_proxy_woken(dvm, s),
 						     DVM_IO_PROXY_POLL);
 		if (r < 0) {
-			vcpu->run->exit_reason = KVM_EXIT_INTR;
 			++vcpu->stat.signal_exits;
-			return -EINTR;
+			return dvm_io_proxy_intr(vcpu);
 		}
+		dvm_io_proxy_apply_mirror(dvm, vcpu, s);
 		/* Pairs with the release of BROKEN/LEFT. */
 		if (smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING)
 			return -ENOLINK;
@@ -537,6 +695,7 @@ int dvm_io_proxy_run(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
 			const struct dvm_msg_io *m = (void *)s->req;
 
 			dvm_stat_add(&dvm_io_stats(vcpu->kvm)->io_in_kernel, 1);
+			dvm_io_trace(dvm, s, s->from, 1, 0);
 			dvm_io_answer(dvm, s, s->resp,
 				      dvm_io_is_write(m->kind) ? 0 :
 				      m->size * le16_to_cpu(m->count));
@@ -546,4 +705,33 @@ int dvm_io_proxy_run(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
 		WRITE_ONCE(s->state, DVM_IO_USER);
 		return 0;
 	}
+}
+
+/**
+ * dvm_io_proxy_run - KVM_RUN of node 0's copy of another node's vCPU
+ * @dvm: the VM's DVM state, RUNNING when KVM_RUN was allowed
+ * @vcpu: the copy, its mutex held
+ *
+ * Answers the access the previous KVM_RUN returned, then waits for the
+ * vCPU's next one: node 0's in-kernel devices answer what they can, the
+ * first other access is returned as this KVM_RUN's exit. Meanwhile it
+ * applies the owner's APIC registers to the copy.
+ *
+ * Return: 0 with the exit in kvm_run; -EINTR on a signal or
+ * immediate_exit, or to let a waiting APIC update take the copy's mutex;
+ * -ENOLINK once the cluster broke or was left; -EREMOTE for a vCPU
+ * created after the placement.
+ */
+int dvm_io_proxy_run(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
+{
+	struct dvm_io_slot *s = dvm_io_slot(dvm, vcpu->vcpu_id);
+	int r;
+
+	if (!s)
+		return -EREMOTE;
+	if (!dvm_io_proxy_enter(s))
+		return dvm_io_proxy_intr(vcpu);
+	r = dvm_io_proxy_wait(dvm, vcpu, s);
+	dvm_io_proxy_leave(dvm, vcpu, s);
+	return r;
 }

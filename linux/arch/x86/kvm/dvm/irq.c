@@ -548,15 +548,15 @@ static void dvm_apic_mirror_reg(struct kvm_vcpu *vcpu, u32 reg, u32 val)
 	kvm_apic_write_nodecode(vcpu, reg);
 }
 
-/*
- * Under the copy's mutex, loaded as an ioctl would: a copy's mutex is
- * only ever held briefly (it never runs here).
+/**
+ * dvm_apic_mirror_write - the owner's registers into a copy
+ * @vcpu: the copy, its mutex held and loaded, as in an ioctl
+ * @r: the registers
  */
-static void dvm_apic_mirror_apply(struct kvm_vcpu *vcpu,
-				  const struct dvm_apic_regs *r)
+void dvm_apic_mirror_write(struct kvm_vcpu *vcpu,
+			   const struct dvm_apic_regs *r)
 {
-	mutex_lock(&vcpu->mutex);
-	vcpu_load(vcpu);
+	lockdep_assert_held(&vcpu->mutex);
 	if (vcpu->arch.apic_base != r->base) {
 		kvm_lapic_set_base(vcpu, r->base);
 		kvm_recalculate_apic_map(vcpu->kvm);
@@ -568,8 +568,26 @@ static void dvm_apic_mirror_apply(struct kvm_vcpu *vcpu,
 		dvm_apic_mirror_reg(vcpu, APIC_DFR, r->dfr);
 	}
 	dvm_apic_mirror_reg(vcpu, APIC_SPIV, r->spiv);
+}
+
+/*
+ * Under the copy's mutex, loaded as an ioctl would: a copy's mutex is
+ * only held briefly, except by node 0's proxy (io.c), which then applies
+ * the registers itself.
+ */
+static int dvm_apic_mirror_apply(struct dvm_cluster *c, struct kvm_vcpu *vcpu,
+				 const struct dvm_apic_regs *r, u32 from,
+				 u64 req_id)
+{
+	if (dvm_io_proxy_mirror(c, vcpu, r, from, req_id))
+		return DVM_REPLY_LATER;
+	mutex_lock(&vcpu->mutex);
+	vcpu_load(vcpu);
+	dvm_apic_mirror_write(vcpu, r);
 	vcpu_put(vcpu);
 	mutex_unlock(&vcpu->mutex);
+	dvm_io_proxy_mirror_done(c->dvm, vcpu);
+	return 0;
 }
 
 /*
@@ -607,9 +625,8 @@ int dvm_handle_apic_state(struct dvm_cluster *c, struct dvm_conn *conn,
 		goto bad;
 	trace_dvm_apic_mirror(c->node_id, conn->node, id, r.base, r.id, r.ldr,
 			      true);
-	dvm_apic_mirror_apply(vcpu, &r);
 	dvm_stat_add(&dvm_vm_stats(dvm->kvm)->apic_mirror_applied, 1);
-	return 0;
+	return dvm_apic_mirror_apply(c, vcpu, &r, conn->node, msg->req_id);
 bad:
 	dvm_stat_add(&dvm_vm_stats(dvm->kvm)->irq_rejected, 1);
 	return -EINVAL;
