@@ -78,6 +78,15 @@ struct kvm_dvm_vm_stat {
 	u64 io_rtt_max_ns;
 	u64 io_rtt_sum_ns;
 	u64 io_rtt_count;
+	/* clock alignment with node 0 */
+	u64 clock_checks;
+	u64 clock_steps;
+	u64 clock_ahead;
+	u64 clock_failed;
+	u64 clock_offset_ns;
+	u64 clock_error_ns;
+	u64 clock_error_max_ns;
+	u64 clock_rtt_ns;
 };
 
 #define KVM_DVM_STATS_DESC(field, type, unit, exp, sz)			\
@@ -171,7 +180,19 @@ struct kvm_dvm_vm_stat {
 			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
 	KVM_DVM_STATS_DESC(io_rtt_sum_ns, KVM_STATS_TYPE_CUMULATIVE,	\
 			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
-	KVM_DVM_STATS_COUNT(io_rtt_count)
+	KVM_DVM_STATS_COUNT(io_rtt_count),				\
+	KVM_DVM_STATS_COUNT(clock_checks),				\
+	KVM_DVM_STATS_COUNT(clock_steps),				\
+	KVM_DVM_STATS_COUNT(clock_ahead),				\
+	KVM_DVM_STATS_COUNT(clock_failed),				\
+	KVM_DVM_STATS_DESC(clock_offset_ns, KVM_STATS_TYPE_INSTANT,	\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_DESC(clock_error_ns, KVM_STATS_TYPE_INSTANT,	\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_DESC(clock_error_max_ns, KVM_STATS_TYPE_PEAK,	\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_DESC(clock_rtt_ns, KVM_STATS_TYPE_INSTANT,	\
+			   KVM_STATS_UNIT_SECONDS, -9, 1)
 
 long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
 bool kvm_dvm_is_ioctl(unsigned int ioctl);

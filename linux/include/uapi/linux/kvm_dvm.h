@@ -169,6 +169,7 @@ struct kvm_dvm_state {
 #define KVM_DVM_STAT_MSG_IRQ		18
 #define KVM_DVM_STAT_MSG_APIC_STATE	19
 #define KVM_DVM_STAT_MSG_IO		20
+#define KVM_DVM_STAT_MSG_CLOCK		21
 #define KVM_DVM_STAT_MSG_KINDS		32
 
 /*

@@ -244,7 +244,11 @@ static int kvm_dvm_ioctl_set_local_vcpus(struct kvm_dvm *dvm,
 	mutex_unlock(&dvm->lock);
 	if (!r) {
 		/* Waits for the verdict without the lock. */
-		r = dvm_cluster_place_vcpus(dvm, c, v);
+		r = dvm_clock_alloc(dvm, c);
+		if (!r)
+			r = dvm_cluster_place_vcpus(dvm, c, v);
+		if (!r)
+			dvm_clock_start(dvm, c);
 		mutex_lock(&dvm->lock);
 		dvm->busy = false;
 		mutex_unlock(&dvm->lock);
@@ -466,6 +470,7 @@ void kvm_dvm_destroy_vm(struct kvm *kvm)
 		dvm_cluster_leave(dvm);
 	mutex_unlock(&dvm->lock);
 	kvm->dvm = NULL;
+	dvm_clock_free(dvm);
 	dvm_io_slots_free(dvm);
 	kvfree(dvm->apic_sent);
 	kfree(dvm);
@@ -584,13 +589,14 @@ static void dvm_vcpu_flush_irqs(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
 
 /*
  * In the vCPU run loop, before the guest is entered again (SRCU held):
- * leave it when the cluster broke; send the interrupts the exit posted;
- * make the other nodes' mirrors of this vCPU's APIC follow what the
- * guest just changed.
+ * leave it when the cluster broke; take this node's new TSC offset; send
+ * the interrupts the exit posted; make the other nodes' mirrors of this
+ * vCPU's APIC follow what the guest just changed.
  */
 bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 {
 	struct kvm_dvm *dvm = READ_ONCE(vcpu->kvm->dvm);
+	bool clock;
 
 	if (!dvm)
 		return false;
@@ -598,8 +604,12 @@ bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 		dvm_exit_broken(vcpu, dvm);
 		return true;
 	}
+	/* Cleared whatever the state: a pending request blocks the entry. */
+	clock = kvm_check_request(KVM_REQ_DVM_CLOCK, vcpu);
 	if (!dvm_vcpu_runs_here(dvm, vcpu->vcpu_id))
 		return false;
+	if (clock)
+		dvm_clock_vcpu_run(dvm, vcpu, true);
 	if (atomic_read(&dvm->irq_deferred))
 		dvm_vcpu_flush_irqs(dvm, vcpu);
 	dvm_arch_vcpu_sync(dvm, vcpu, true);
@@ -661,6 +671,7 @@ int kvm_dvm_vcpu_run(struct kvm_vcpu *vcpu)
 		return kvm_arch_vcpu_ioctl_run(vcpu);
 	if (dvm_vcpu_is_copy(dvm, vcpu))
 		return dvm_io_proxy_run(dvm, vcpu);
+	dvm_clock_vcpu_run(dvm, vcpu, false);
 	r = dvm_io_resume(dvm, vcpu);
 	for (;;) {
 		if (!r)

@@ -29,6 +29,7 @@
 #include "wire.h"
 
 struct dvm_cluster;
+struct dvm_clock;
 struct dvm_io_slot;
 struct dvm_conn;
 struct dvm_irq_queue;
@@ -329,6 +330,7 @@ struct kvm_dvm {
 	atomic_t irq_deferred;		/* posted for vCPU threads to send */
 	bool forward_io;		/* KVM_DVM_JOIN_FORWARD_IO */
 	struct dvm_io_slot **io;	/* by vCPU id, from placement on */
+	struct dvm_clock *clock;	/* nodes other than 0, from placement on */
 	/* last cluster's identity and fate, for KVM_DVM_GET_STATE */
 	u32 node_id;
 	u32 nr_nodes;
@@ -405,6 +407,17 @@ void dvm_io_proxy_mirror_done(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
 int dvm_handle_io(struct dvm_cluster *c, struct dvm_conn *conn,
 		  const struct dvm_wire_msg *msg, const void *payload,
 		  struct dvm_reply *reply);
+
+/* arch clock.c: this node's guest TSC and kvmclock follow node 0's */
+int dvm_clock_alloc(struct kvm_dvm *dvm, struct dvm_cluster *c);
+void dvm_clock_start(struct kvm_dvm *dvm, struct dvm_cluster *c);
+void dvm_clock_vcpu_run(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
+			bool loaded);
+void dvm_clock_stop(struct kvm_dvm *dvm);
+void dvm_clock_free(struct kvm_dvm *dvm);
+int dvm_handle_clock(struct dvm_cluster *c, struct dvm_conn *conn,
+		     const struct dvm_wire_msg *msg, const void *payload,
+		     struct dvm_reply *reply);
 
 /* dvm.c: the cluster of a RUNNING VM, from any context */
 struct dvm_cluster *dvm_live_get(struct kvm_dvm *dvm);

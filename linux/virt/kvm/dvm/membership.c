@@ -613,6 +613,7 @@ void dvm_cluster_leave(struct kvm_dvm *dvm)
 	mutex_lock(&dvm->lock);
 	dvm->leaving = false;
 
+	dvm_clock_stop(dvm);
 	dvm_dsm_detach(dvm);
 	dvm->cluster = NULL;
 	dvm_cluster_destroy(c, true);

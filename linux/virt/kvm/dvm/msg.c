@@ -86,6 +86,7 @@ static const struct dvm_msg_type_info dvm_msg_types[DVM_MSG_NR_TYPES] = {
 	[DVM_MSG_IO] = { "io", sizeof(struct dvm_msg_io),
 		sizeof(struct dvm_msg_io) + DVM_IO_DATA_MAX, false, true,
 		dvm_handle_io },
+	[DVM_MSG_CLOCK] = { "clock", 0, 0, false, true, dvm_handle_clock },
 };
 
 /* Statistics: the VM's counters are u64 fields of the binary stats. */
@@ -114,6 +115,7 @@ static const u8 dvm_msg_stat_index[DVM_MSG_NR_TYPES] = {
 	[DVM_MSG_IRQ] = KVM_DVM_STAT_MSG_IRQ,
 	[DVM_MSG_APIC_STATE] = KVM_DVM_STAT_MSG_APIC_STATE,
 	[DVM_MSG_IO] = KVM_DVM_STAT_MSG_IO,
+	[DVM_MSG_CLOCK] = KVM_DVM_STAT_MSG_CLOCK,
 };
 
 static_assert(DVM_MSG_NR_TYPES - 1 <= KVM_DVM_STAT_TYPES);

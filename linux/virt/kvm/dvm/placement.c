@@ -37,8 +37,8 @@ static u32 dvm_claimer(u32 nr_nodes, struct dvm_vcpu_claim *const *claims,
 
 /*
  * Every copy of @vcpu as the one of @runner: returns 0, or -EXDEV (CPUID
- * differs) or -ERANGE (TSC rate differs) with *@node the first node whose
- * copy differs.
+ * differs) or -ERANGE (TSC rate differs, or is 0: caught up in software)
+ * with *@node the first node whose copy differs.
  */
 static int dvm_check_copies(u32 nr_nodes, struct dvm_vcpu_claim *const *claims,
 			    u32 vcpu, u32 runner, u32 *node)
@@ -53,7 +53,7 @@ static int dvm_check_copies(u32 nr_nodes, struct dvm_vcpu_claim *const *claims,
 		*node = i;
 		if (id->cpuid_hash != ref->cpuid_hash)
 			return -EXDEV;
-		if (id->tsc_khz != ref->tsc_khz)
+		if (!id->tsc_khz || id->tsc_khz != ref->tsc_khz)
 			return -ERANGE;
 	}
 	return 0;

@@ -143,6 +143,10 @@ static void dvm_placement_refuses_other_copies(struct kunit *test)
 	c = claims_round_robin(test, 6, NULL);
 	c->ptr[0]->ids[2].tsc_khz = 1000000;
 	judge(test, c, ERANGE, 0, 2);
+	/* The same rate everywhere, but caught up in software on node 1. */
+	c = claims_round_robin(test, 6, NULL);
+	c->ptr[1]->ids[5].tsc_khz = 0;
+	judge(test, c, ERANGE, 1, 5);
 	/* An id a node did not create: its entry there means nothing. */
 	c = claims_round_robin(test, 6, NULL);
 	clear_bit(3, c->ptr[2]->created);

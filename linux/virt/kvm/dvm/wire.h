@@ -89,6 +89,8 @@ enum dvm_msg_type {
 	 * access read, size * count bytes (none for writes)
 	 */
 	DVM_MSG_IO,
+	/* node -> node 0, request, no payload: struct dvm_msg_clock */
+	DVM_MSG_CLOCK,
 	DVM_MSG_NR_TYPES
 };
 
@@ -289,6 +291,18 @@ struct dvm_msg_io {
 };
 
 static_assert(sizeof(struct dvm_msg_io) == 16);
+
+/* Node 0's clocks, read as it answers a DVM_MSG_CLOCK. */
+#define DVM_CLOCK_F_STABLE	0x1	/* its kvmclock uses the master clock */
+
+struct dvm_msg_clock {
+	__le64 kvmclock_ns;	/* the VM's kvmclock */
+	__le64 guest_tsc;	/* the guest TSC of its vCPUs */
+	__le32 tsc_khz;		/* their TSC rate */
+	__le32 flags;		/* DVM_CLOCK_F_* */
+};
+
+static_assert(sizeof(struct dvm_msg_clock) == 24);
 
 void dvm_wire_build(struct dvm_wire_hdr *hdr, const struct dvm_wire_msg *msg);
 int dvm_wire_parse(const struct dvm_wire_hdr *hdr, u16 nr_types,

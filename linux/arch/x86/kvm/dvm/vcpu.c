@@ -56,7 +56,9 @@ static u32 dvm_cpuid_hash(const struct kvm_cpuid_entry2 *entries, int nent)
 /**
  * dvm_arch_vcpu_id - what must be the same in every copy of @vcpu
  * @vcpu: a vCPU of this node
- * @id: filled in: a hash of its CPUID entries, its TSC rate
+ * @id: filled in: a hash of its CPUID entries, its TSC rate (0 if KVM
+ *	catches it up in software: a rate beyond KVM's tolerance of the
+ *	host's, without TSC scaling)
  *
  * Return: 0, or -EINTR when killed waiting for the vCPU's mutex.
  */
@@ -66,7 +68,9 @@ int dvm_arch_vcpu_id(struct kvm_vcpu *vcpu, struct dvm_vcpu_id *id)
 		return -EINTR;
 	id->cpuid_hash = dvm_cpuid_hash(vcpu->arch.cpuid_entries,
 					vcpu->arch.cpuid_nent);
-	id->tsc_khz = vcpu->arch.virtual_tsc_khz;
+	/* A rate KVM keeps up in software (no scaling) cannot be aligned. */
+	id->tsc_khz = vcpu->arch.tsc_always_catchup ? 0 :
+		      vcpu->arch.virtual_tsc_khz;
 	mutex_unlock(&vcpu->mutex);
 	return 0;
 }
