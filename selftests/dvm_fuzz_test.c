@@ -65,6 +65,7 @@ enum {
 	MSG_IRQ,
 	MSG_APIC_STATE,
 	MSG_IO,
+	MSG_CLOCK,
 };
 
 /* Interrupt events (dvm.rst, "Interrupts"). */
@@ -188,7 +189,7 @@ struct msg {
 
 #define NR_PRE_CASES		16
 #define NR_POST_CASES		11
-#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 1 + 1 + 2 + 1)
+#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 1 + 1 + 1 + 2 + 1)
 #define DSM_FILE_PAGES		16
 
 static const uint8_t cluster_key[32] = {
@@ -1846,6 +1847,70 @@ out:
 }
 
 /*
+ * Node 0 answers CLOCK with its clocks: without a vCPU, ENODEV; with one,
+ * 24 bytes, the vCPU's TSC rate, only the flag it defines, a kvmclock and
+ * a TSC that move forward. A CLOCK with a payload is malformed: counted,
+ * and the link is dropped.
+ */
+static void test_clock(void)
+{
+	struct wire_clock {
+		uint64_t kvmclock_ns;
+		uint64_t guest_tsc;
+		uint32_t tsc_khz;
+		uint32_t flags;
+	} a = { }, b;
+	struct msg *m = &client_msg;
+	uint64_t m0, pad = 0;
+	struct kvm_vcpu *vcpu;
+	struct client c;
+	long khz = 0;
+	bool ok = false;
+
+	if (!hmac_ok()) {
+		ksft_test_result_skip("CLOCK messages: %s\n", hmac_why);
+		return;
+	}
+	if (!client_join(&c) || !client_place(&c, m))
+		goto out;
+	/* Node 0 created no vCPU: it has no TSC to give. */
+	if (client_send(&c, MSG_CLOCK, 0, 199, NULL, 0) ||
+	    client_serve(&c, 10000, MSG_CLOCK, NULL, m) != 1 ||
+	    m->req_id != 199 || m->status != ENODEV || m->len)
+		goto bad;
+	/* Its copy of vCPU 0, which node 1 runs. */
+	vcpu = __vm_vcpu_add(c.vm, 0);
+	khz = __vcpu_ioctl(vcpu, KVM_GET_TSC_KHZ, NULL);
+	if (client_send(&c, MSG_CLOCK, 0, 200, NULL, 0) ||
+	    client_serve(&c, 10000, MSG_CLOCK, NULL, m) != 1 ||
+	    m->req_id != 200 || m->status || m->len != sizeof(a))
+		goto bad;
+	memcpy(&a, m->data, sizeof(a));
+	if (client_send(&c, MSG_CLOCK, 0, 201, NULL, 0) ||
+	    client_serve(&c, 10000, MSG_CLOCK, NULL, m) != 1 ||
+	    m->req_id != 201 || m->status || m->len != sizeof(b))
+		goto bad;
+	memcpy(&b, m->data, sizeof(b));
+	if (le32toh(a.tsc_khz) != khz || le32toh(a.flags) & ~1u ||
+	    le64toh(b.kvmclock_ns) <= le64toh(a.kvmclock_ns) ||
+	    le64toh(b.guest_tsc) <= le64toh(a.guest_tsc))
+		goto bad;
+	m0 = malformed(c.vm);
+	if (client_send(&c, MSG_CLOCK, 0, 202, &pad, sizeof(pad)))
+		goto bad;
+	/* The link ends: EOF, or a reset. */
+	ok = client_serve(&c, 10000, MSG_CLOCK, NULL, m) <= 0 &&
+	     malformed(c.vm) == m0 + 1;
+	goto out;
+bad:
+	ksft_print_msg("CLOCK: status %u len %u, rate %u (want %ld)\n",
+		       m->status, m->len, le32toh(a.tsc_khz), khz);
+out:
+	client_end(&c);
+	ksft_test_result(ok, "CLOCK messages: node 0 answers ENODEV without a vCPU, then its rate and clocks, which move forward; one with a payload is malformed\n");
+}
+
+/*
  * Node 1 (this process) goes silent right after a heartbeat: node 0, which
  * joined with @peer_timeout_ms (0: the default), breaks with
  * -ETIMEDOUT after that long and at most @slack_ms more.
@@ -2558,6 +2623,7 @@ int main(int argc, char *argv[])
 	test_dsm_bad();
 	test_irq_bad();
 	test_io_bad();
+	test_clock();
 	test_peer_status();
 	test_wire_fuzz_pre();
 	test_wire_fuzz_post();

@@ -18,8 +18,9 @@
  *   dvm_mesh_test tcp|rdma iobench  2 hosts forwarding I/O: vCPU 1 on node
  *                                   1 times OUTs that node 0's thread
  *                                   answers through its proxy KVM_RUN, and
- *                                   OUTs to an ioeventfd of node 0; node 0
- *                                   prints BENCH lines
+ *                                   OUTs to an ioeventfd of node 0; then
+ *                                   node 1 checks its clocks 20 times;
+ *                                   node 0 prints BENCH lines
  *   dvm_mesh_test tcp|rdma bench4   4 hosts: node 0 measures a write fault
  *                                   that invalidates 3 sharers
  *   dvm_mesh_test tcp|rdma aggregate  memory aggregation: a guest memory
@@ -379,6 +380,14 @@ static void mesh_place_and_run(struct mesh *m)
 	dvm_vcpus_init(&v, m->n);
 	dvm_vcpus_set(&v, m->node);
 	DVM_ASSERT_OK(__dvm_set_vcpus(m->vm, &v), "SET_LOCAL_VCPUS");
+	/* Nodes other than 0 aligned their clocks before it returned. */
+	DVM_ASSERT(!m->node || (dvm_stat(m->vm, "dvm_clock_checks") >= 1 &&
+				dvm_stat(m->vm, "dvm_clock_steps") >= 1 &&
+				!dvm_stat(m->vm, "dvm_clock_failed")),
+		   "clock after placement: %lu checks, %lu steps, %lu failed",
+		   (unsigned long)dvm_stat(m->vm, "dvm_clock_checks"),
+		   (unsigned long)dvm_stat(m->vm, "dvm_clock_steps"),
+		   (unsigned long)dvm_stat(m->vm, "dvm_clock_failed"));
 	dvm_run_sync(m->vcpus[m->node], m->node, "local vCPU");
 	for (i = 0; i < m->n; i++) {
 		if (i == m->node)
@@ -876,6 +885,47 @@ static void mesh_bench_io(struct mesh *m)
 	       dsm_hword(m->hva, 0, 1) * us_per_tick / IO_ROUNDS);
 }
 
+#define CLOCK_BENCH_CHECKS	20
+
+/*
+ * Node 1 checks its clocks every 100 ms, CLOCK_BENCH_CHECKS times; node 0
+ * prints the largest error the checks after the first found, and the
+ * shortest round trip node 1 saw on the link.
+ */
+static void mesh_bench_clock(struct mesh *m)
+{
+	uint64_t checks, deadline;
+
+	if (m->node) {
+		checks = dvm_stat(m->vm, "dvm_clock_checks");
+		deadline = dvm_now_ns() + 60ull * 1000000000;
+		dvm_kvm_param_write("dvm_clock_period_ms", 100);
+		while (dvm_stat(m->vm, "dvm_clock_checks") <
+		       checks + CLOCK_BENCH_CHECKS) {
+			DVM_ASSERT(dvm_now_ns() < deadline,
+				   "%lu clock checks in 60 s",
+				   (unsigned long)(dvm_stat(m->vm, "dvm_clock_checks") - checks));
+			usleep(10000);
+		}
+		dvm_kvm_param_write("dvm_clock_period_ms", 1000);
+		DVM_ASSERT(!dvm_stat(m->vm, "dvm_clock_failed"),
+			   "%lu clock checks failed",
+			   (unsigned long)dvm_stat(m->vm, "dvm_clock_failed"));
+		*dsm_hptr(m->hva, 1, 0) = dvm_stat(m->vm, "dvm_clock_error_max_ns");
+		*dsm_hptr(m->hva, 1, 1) = dvm_stat(m->vm, "dvm_rtt_min_ns");
+		*dsm_hptr(m->hva, 1, 2) = dvm_stat(m->vm, "dvm_clock_offset_ns");
+	}
+	host_barrier(m->tp, "clock-done");
+	if (m->node)
+		return;
+	printf("BENCH clock_%s_error_max %.1f us\n", m->tp,
+	       dsm_hword(m->hva, 1, 0) / 1000.0);
+	printf("BENCH clock_%s_rtt_min %.1f us\n", m->tp,
+	       dsm_hword(m->hva, 1, 1) / 1000.0);
+	printf("BENCH clock_%s_offset_at_start %.1f us\n", m->tp,
+	       dsm_hword(m->hva, 1, 2) / 1000.0);
+}
+
 static void mesh_bench(struct mesh *m)
 {
 	if (m->node == 0)
@@ -932,6 +982,7 @@ int main(int argc, char *argv[])
 	mesh_join(&m);
 	if (iobench) {
 		mesh_bench_io(&m);
+		mesh_bench_clock(&m);
 		mesh_leave(&m);
 	} else if (bench) {
 		mesh_bench(&m);

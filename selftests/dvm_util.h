@@ -589,6 +589,19 @@ static inline void dvm_run_done(struct kvm_vcpu *vcpu, const char *what)
 		   what, vcpu->id, (unsigned long)cmd);
 }
 
+/* Writes @val to the kvm module's parameter @name (as root). */
+static inline void dvm_kvm_param_write(const char *name, unsigned int val)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/kvm/parameters/%s", name);
+	f = fopen(path, "w");
+	DVM_ASSERT(f, "%s: %s", path, strerror(errno));
+	DVM_ASSERT(fprintf(f, "%u\n", val) > 0 && !fclose(f), "write %s",
+		   path);
+}
+
 /* A guest that reports its vCPU id (its first argument), then is done. */
 static inline void dvm_guest_sync_id(uint64_t id)
 {
