@@ -7,6 +7,8 @@
  * node 0 and vCPU 1 on node 1, each vCPU runs once (its owner sends its
  * APIC registers: dvm_apic_mirror) and KVM_NMI on node 0's copy of vCPU 1
  * is forwarded a counted number of times (dvm_irq on both sides).
+ * Last, node 1's clock check at placement (dvm_clock) with its CLOCK
+ * requests.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +129,54 @@ static void test_irq_events(void)
 			      NMIS);
 }
 
+#define DVM_MSG_CLOCK		22	/* on the wire */
+#define CLOCK_SAMPLES		16	/* per check */
+
+/*
+ * Node 1's clock check at placement: one dvm_clock event saying it
+ * stepped (the nodes' clocks start apart), CLOCK_SAMPLES requests sent
+ * and as many replies. No periodic check runs: the period is the longest.
+ */
+static void test_clock_events(void)
+{
+	struct dvm_node nodes[2];
+	int checks, stepped, reqs, replies;
+	char want[64];
+
+	dvm_kvm_param_write("dvm_clock_period_ms", 60000);
+	dvm_nodes_create(nodes, 2, 2, guest_done);
+	dvm_nodes_join(nodes, 2, "trace clock");
+	dvm_place_round_robin(nodes, 2, 2);
+
+	trace_write("trace", "");
+	trace_write("events/kvm_dvm/enable", "1");
+	trace_write("tracing_on", "1");
+	dvm_set_vcpus_all(nodes, 2);
+	trace_write("tracing_on", "0");
+	trace_write("events/kvm_dvm/enable", "0");
+	dvm_kvm_param_write("dvm_clock_period_ms", 1000);
+	dvm_assert_all_ok(nodes, 2, "trace clock: placement");
+
+	checks = count_lines("dvm_clock: node 1 rtt ");
+	stepped = count_lines("ns: stepped");
+	snprintf(want, sizeof(want), "dvm_send: node 1 peer 0 type %d flags 0x0 ",
+		 DVM_MSG_CLOCK);
+	reqs = count_lines(want);
+	snprintf(want, sizeof(want), "dvm_recv: node 1 peer 0 type %d flags 0x1 ",
+		 DVM_MSG_CLOCK);
+	replies = count_lines(want);
+	DVM_ASSERT(checks == 1 && stepped == 1 &&
+		   dvm_stat(nodes[1].vm, "dvm_clock_checks") == 1 &&
+		   reqs == CLOCK_SAMPLES && replies == CLOCK_SAMPLES &&
+		   !count_lines("dvm_clock: node 0 "),
+		   "trace: %d clock checks (%d stepped), %d CLOCK requests, %d replies; want 1, 1, %d, %d",
+		   checks, stepped, reqs, replies, CLOCK_SAMPLES,
+		   CLOCK_SAMPLES);
+	dvm_free_all(nodes, 2);
+	ksft_test_result_pass("dvm_clock: node 1's check at placement traced, stepped, with its %d CLOCK requests and replies\n",
+			      CLOCK_SAMPLES);
+}
+
 int main(void)
 {
 	struct dvm_node nodes[2];
@@ -137,7 +187,7 @@ int main(void)
 	dvm_require_abi();
 	if (!tracefs_ready())
 		ksft_exit_skip("no tracefs with kvm_dvm events\n");
-	ksft_set_plan(2);
+	ksft_set_plan(3);
 
 	dvm_nodes_create(nodes, 2, 0, NULL);
 	dvm_nodes_join(nodes, 2, "trace");
@@ -164,5 +214,6 @@ int main(void)
 	ksft_test_result_pass("dvm_send/dvm_recv: %d ECHO requests and replies traced on both sides\n",
 			      PINGS);
 	test_irq_events();
+	test_clock_events();
 	ksft_finished();
 }

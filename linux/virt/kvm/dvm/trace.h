@@ -246,6 +246,39 @@ TRACE_EVENT(dvm_io,
 		  __entry->count, __entry->addr, __entry->ns)
 );
 
+/*
+ * A clock check of a node other than 0: its best sample's round trip, the
+ * kvmclock and TSC errors it found (this node minus node 0, ns), and what
+ * it did: 0 nothing, 1 stepped, 2 found this node ahead.
+ */
+TRACE_EVENT(dvm_clock,
+	TP_PROTO(u32 self, u64 rtt_ns, s64 clock_err_ns, s64 tsc_err_ns,
+		 u8 what),
+	TP_ARGS(self, rtt_ns, clock_err_ns, tsc_err_ns, what),
+
+	TP_STRUCT__entry(
+		__field(u32, self)
+		__field(u64, rtt_ns)
+		__field(s64, clock_err_ns)
+		__field(s64, tsc_err_ns)
+		__field(u8, what)
+	),
+
+	TP_fast_assign(
+		__entry->self = self;
+		__entry->rtt_ns = rtt_ns;
+		__entry->clock_err_ns = clock_err_ns;
+		__entry->tsc_err_ns = tsc_err_ns;
+		__entry->what = what;
+	),
+
+	TP_printk("node %u rtt %llu ns kvmclock %lld ns tsc %lld ns: %s",
+		  __entry->self, __entry->rtt_ns, __entry->clock_err_ns,
+		  __entry->tsc_err_ns,
+		  __print_symbolic(__entry->what, { 0, "within bound" },
+				   { 1, "stepped" }, { 2, "ahead" }))
+);
+
 #endif /* _TRACE_KVM_DVM_H */
 
 #undef TRACE_INCLUDE_PATH

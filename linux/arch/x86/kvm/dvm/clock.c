@@ -29,6 +29,7 @@
 
 #include "../x86.h"
 #include "../../../../virt/kvm/dvm/dvm.h"
+#include "../../../../virt/kvm/dvm/trace.h"
 
 #define DVM_CLOCK_SAMPLES	16
 #define DVM_CLOCK_PERIOD_MIN_MS	100
@@ -180,7 +181,7 @@ static int dvm_clock_sample(struct dvm_cluster *c, struct dvm_clock *clk,
 	bias = dvm_clock_bias(clk, k1);
 	ns0 = le64_to_cpu(m.kvmclock_ns) + bias;
 	tsc0 = le64_to_cpu(m.guest_tsc) +
-	       div_u64(bias * ref->arch.virtual_tsc_khz, 1000000);
+	       mul_u64_u32_div(bias, ref->arch.virtual_tsc_khz, NSEC_PER_MSEC);
 	/*
 	 * The round trip as the receive path timed it, without this
 	 * thread's wakeup; both clocks were read just before it started.
@@ -269,6 +270,7 @@ static int dvm_clock_check(struct dvm_cluster *c, struct dvm_clock *clk)
 	struct kvm_vcpu *ref = dvm_clock_ref_vcpu(c->dvm->kvm);
 	bool first = !clk->checks, stepped = false;
 	s64 bound, tsc_err_ns, err;
+	u8 what = 0;
 	int i, r;
 
 	if (!ref)
@@ -302,10 +304,15 @@ static int dvm_clock_check(struct dvm_cluster *c, struct dvm_clock *clk)
 		kvm_vm_adjust_clock(c->dvm->kvm, -best.clock_err_ns);
 		stepped = true;
 	}
-	if (stepped)
+	if (stepped) {
 		dvm_stat_add(&st->clock_steps, 1);
-	else if (best.clock_err_ns > bound || tsc_err_ns > bound)
+		what = 1;
+	} else if (best.clock_err_ns > bound || tsc_err_ns > bound) {
 		dvm_stat_add(&st->clock_ahead, 1);
+		what = 2;
+	}
+	trace_dvm_clock(c->node_id, best.rtt_ns, best.clock_err_ns,
+			tsc_err_ns, what);
 	return 0;
 }
 
