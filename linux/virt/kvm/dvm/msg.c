@@ -386,14 +386,15 @@ void dvm_conn_free(struct dvm_conn *conn)
 /*
  * The transport's release stops the receiver (TCP's rx thread, RDMA's
  * completion work) and frees @conn: the receive buffer, which the
- * receiver may still be filling until then, goes only after it.
+ * receiver may still be filling until then, goes only after it, and
+ * stays @conn's until then (a receiver between two messages takes it
+ * again).
  */
 static void dvm_conn_release(struct dvm_conn *conn)
 {
 	void *rx_buf = conn->rx_buf;
 
 	wait_var_event(&conn->users, !atomic_read(&conn->users));
-	conn->rx_buf = NULL;
 	conn->c->ops->release(conn);
 	kvfree(rx_buf);
 }

@@ -502,7 +502,6 @@ static void dvm_rdma_discard(struct dvm_rdma_conn *rc)
 	void *rx_buf = rc->conn.rx_buf;
 
 	/* The receive work may use the buffer until it is stopped. */
-	rc->conn.rx_buf = NULL;
 	dvm_rdma_destroy(rc);
 	kvfree(rx_buf);
 }
