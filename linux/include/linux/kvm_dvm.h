@@ -12,6 +12,7 @@
 
 struct kvm;
 struct kvm_vcpu;
+struct kvm_userspace_memory_region;
 
 /* Per-kind arrays in the statistics: KVM_DVM_STAT_MSG_* (uapi). */
 #define KVM_DVM_STAT_TYPES	KVM_DVM_STAT_MSG_KINDS
@@ -22,6 +23,7 @@ struct kvm_vcpu;
 #define KVM_DVM_CAPS							\
 	(KVM_DVM_CAP_CLUSTER | KVM_DVM_CAP_MEMORY | KVM_DVM_CAP_EXIT_INFO |\
 	 KVM_DVM_CAP_VCPU_MAP | KVM_DVM_CAP_IRQCHIP | KVM_DVM_CAP_IO |	\
+	 KVM_DVM_CAP_VM_CONTROL | KVM_DVM_CAP_MEMSLOTS |		\
 	 (IS_ENABLED(CONFIG_KVM_DVM_RDMA) ? KVM_DVM_CAP_RDMA : 0))
 
 struct kvm_dvm_vm_stat {
@@ -87,6 +89,16 @@ struct kvm_dvm_vm_stat {
 	u64 clock_error_ns;
 	u64 clock_error_max_ns;
 	u64 clock_rtt_ns;
+	/* VM lifecycle */
+	u64 vm_pauses;
+	u64 vm_resumes;
+	u64 vm_resets;
+	u64 vm_poweroffs;
+	u64 vm_parked;
+	u64 vm_vcpu_resets;
+	/* node 0's memory map */
+	u64 memslot_updates;
+	u64 memslot_max_ns;
 };
 
 #define KVM_DVM_STATS_DESC(field, type, unit, exp, sz)			\
@@ -192,6 +204,15 @@ struct kvm_dvm_vm_stat {
 	KVM_DVM_STATS_DESC(clock_error_max_ns, KVM_STATS_TYPE_PEAK,	\
 			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
 	KVM_DVM_STATS_DESC(clock_rtt_ns, KVM_STATS_TYPE_INSTANT,	\
+			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
+	KVM_DVM_STATS_COUNT(vm_pauses),					\
+	KVM_DVM_STATS_COUNT(vm_resumes),				\
+	KVM_DVM_STATS_COUNT(vm_resets),					\
+	KVM_DVM_STATS_COUNT(vm_poweroffs),				\
+	KVM_DVM_STATS_COUNT(vm_parked),					\
+	KVM_DVM_STATS_COUNT(vm_vcpu_resets),				\
+	KVM_DVM_STATS_COUNT(memslot_updates),				\
+	KVM_DVM_STATS_DESC(memslot_max_ns, KVM_STATS_TYPE_PEAK,	\
 			   KVM_STATS_UNIT_SECONDS, -9, 1)
 
 long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
@@ -202,6 +223,8 @@ bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu);
 int kvm_dvm_vcpu_run(struct kvm_vcpu *vcpu);
 bool kvm_dvm_io_bus_bypass(struct kvm_vcpu *vcpu);
 bool kvm_dvm_vcpu_remote(struct kvm_vcpu *vcpu);
+int kvm_dvm_set_memory_region(struct kvm *kvm,
+			      const struct kvm_userspace_memory_region *mem);
 
 #else /* !CONFIG_KVM_DVM */
 
@@ -245,6 +268,13 @@ static inline int kvm_dvm_vcpu_run(struct kvm_vcpu *vcpu)
 static inline bool kvm_dvm_io_bus_bypass(struct kvm_vcpu *vcpu)
 {
 	return false;
+}
+
+static inline int
+kvm_dvm_set_memory_region(struct kvm *kvm,
+			  const struct kvm_userspace_memory_region *mem)
+{
+	return -ENOIOCTLCMD;
 }
 
 static inline bool kvm_dvm_vcpu_remote(struct kvm_vcpu *vcpu)

@@ -29,6 +29,8 @@
 #define KVM_DVM_CAP_VCPU_MAP		0x10 /* struct kvm_dvm_vcpus with nodes[] */
 #define KVM_DVM_CAP_IRQCHIP		0x20 /* interrupts reach remote vCPUs */
 #define KVM_DVM_CAP_IO			0x40 /* KVM_DVM_JOIN_FORWARD_IO */
+#define KVM_DVM_CAP_VM_CONTROL		0x80 /* KVM_DVM_VM_CONTROL */
+#define KVM_DVM_CAP_MEMSLOTS		0x100 /* node 0's memory map everywhere */
 
 /*
  * KVM_RUN exit: the cluster lost a node. kvm_run->dvm_broken has the
@@ -170,6 +172,8 @@ struct kvm_dvm_state {
 #define KVM_DVM_STAT_MSG_APIC_STATE	19
 #define KVM_DVM_STAT_MSG_IO		20
 #define KVM_DVM_STAT_MSG_CLOCK		21
+#define KVM_DVM_STAT_MSG_VM_CONTROL	22
+#define KVM_DVM_STAT_MSG_MEMSLOT	23
 #define KVM_DVM_STAT_MSG_KINDS		32
 
 /*
@@ -185,7 +189,9 @@ struct kvm_dvm_state {
 #define KVM_DVM_STAT_IO_PIO_IN		1
 #define KVM_DVM_STAT_IO_MMIO_WRITE	2
 #define KVM_DVM_STAT_IO_MMIO_READ	3
-#define KVM_DVM_STAT_IO_KINDS		4
+#define KVM_DVM_STAT_IO_SHUTDOWN	4
+#define KVM_DVM_STAT_IO_SYSTEM_EVENT	5
+#define KVM_DVM_STAT_IO_KINDS		6
 
 /* Request/reply echo to one peer, for tests and benchmarks. */
 struct kvm_dvm_ping {
@@ -236,5 +242,24 @@ struct kvm_dvm_pin {
 #define KVM_DVM_CREATE_MEMORY	_IOW(KVMIO, 0xf5, struct kvm_dvm_memory)
 #define KVM_DVM_PIN		_IOW(KVMIO, 0xf6, struct kvm_dvm_pin)
 #define KVM_DVM_UNPIN		_IOW(KVMIO, 0xf7, struct kvm_dvm_pin)
+
+/*
+ * KVM_DVM_VM_CONTROL, on node 0 only: the whole VM's lifecycle. See
+ * Documentation/virt/kvm/dvm.rst, "VM lifecycle".
+ */
+#define KVM_DVM_VM_PAUSE		1	/* no vCPU of any node runs */
+#define KVM_DVM_VM_RESUME		2	/* they run again */
+#define KVM_DVM_VM_RESET		3	/* pause, every vCPU reset */
+#define KVM_DVM_VM_POWEROFF		4	/* every KVM_RUN ends, for good */
+
+struct kvm_dvm_vm_control {
+	__u32 op;		/* KVM_DVM_VM_* */
+	__u32 flags;		/* must be 0 */
+	__u32 failed_node;	/* out: the node that failed, or KVM_DVM_NO_NODE */
+	__u32 pad;		/* must be 0 */
+	__u64 reserved[2];	/* must be 0 */
+};
+
+#define KVM_DVM_VM_CONTROL	_IOWR(KVMIO, 0xf8, struct kvm_dvm_vm_control)
 
 #endif /* __LINUX_KVM_DVM_H */

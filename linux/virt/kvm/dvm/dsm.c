@@ -1598,6 +1598,24 @@ struct file *dvm_dsm_get_file(struct kvm_dvm *dvm)
 	return dvm->dsm->file;
 }
 
+/*
+ * The VM's memory file, referenced, or NULL: for the work items of the
+ * cluster, which cannot take the VM's DVM lock. Under the cluster's lock,
+ * which unpublishing the DSM takes.
+ */
+struct file *dvm_dsm_file_get(struct dvm_cluster *c)
+{
+	struct dvm_dsm *dsm;
+	struct file *file = NULL;
+
+	spin_lock(&c->lock);
+	dsm = c->dvm->dsm;
+	if (dsm && get_file_rcu(dsm->file))
+		file = dsm->file;
+	spin_unlock(&c->lock);
+	return file;
+}
+
 /**
  * dvm_dsm_pin - KVM_DVM_PIN and KVM_DVM_UNPIN
  * @dsm: the VM's DSM, its file referenced by the caller

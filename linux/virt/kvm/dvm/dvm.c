@@ -19,6 +19,7 @@ bool kvm_dvm_is_ioctl(unsigned int ioctl)
 	case KVM_DVM_CREATE_MEMORY:
 	case KVM_DVM_PIN:
 	case KVM_DVM_UNPIN:
+	case KVM_DVM_VM_CONTROL:
 		return true;
 	}
 	return false;
@@ -38,14 +39,17 @@ static struct kvm_dvm *kvm_dvm_get(struct kvm *kvm)
 	dvm->apic_sent = kvmalloc_array(KVM_DVM_MAX_VCPUS,
 					sizeof(*dvm->apic_sent),
 					GFP_KERNEL_ACCOUNT);
-	if (!dvm->apic_sent) {
+	if (!dvm->apic_sent || dvm_memslots_alloc(dvm)) {
+		kvfree(dvm->apic_sent);
 		kfree(dvm);
 		return NULL;
 	}
 	dvm->kvm = kvm;
 	mutex_init(&dvm->lock);
+	dvm_vm_ctl_init(dvm);
 	dvm->broken_node = KVM_DVM_NO_NODE;
 	if (cmpxchg(&kvm->dvm, NULL, dvm)) {
+		dvm_memslots_free(dvm);
 		kvfree(dvm->apic_sent);
 		kfree(dvm);
 		dvm = READ_ONCE(kvm->dvm);
@@ -184,6 +188,7 @@ static int kvm_dvm_ioctl_join(struct kvm_dvm *dvm, void __user *argp)
 	mutex_unlock(&dvm->lock);
 	if (!r) {
 		join.failed_node = KVM_DVM_NO_NODE;
+		dvm_memslots_start(dvm);
 		r = dvm_cluster_join(dvm, &join, addrs);
 		mutex_lock(&dvm->lock);
 		dvm->busy = false;
@@ -244,7 +249,10 @@ static int kvm_dvm_ioctl_set_local_vcpus(struct kvm_dvm *dvm,
 	mutex_unlock(&dvm->lock);
 	if (!r) {
 		/* Waits for the verdict without the lock. */
+		dvm_vm_ctl_place(dvm);
 		r = dvm_clock_alloc(dvm, c);
+		if (!r)
+			r = dvm_memslot_place(dvm, c);
 		if (!r)
 			r = dvm_cluster_place_vcpus(dvm, c, v);
 		if (!r)
@@ -429,6 +437,40 @@ static int kvm_dvm_ioctl_pin(struct kvm_dvm *dvm, void __user *argp,
 	return r;
 }
 
+static int kvm_dvm_ioctl_vm_control(struct kvm_dvm *dvm, void __user *argp)
+{
+	struct kvm_dvm_vm_control a;
+	struct dvm_cluster *c;
+	int r;
+
+	if (copy_from_user(&a, argp, sizeof(a)))
+		return -EFAULT;
+	if (a.flags || a.pad || !dvm_reserved_zero(a.reserved, 2) ||
+	    a.op < KVM_DVM_VM_PAUSE || a.op > KVM_DVM_VM_POWEROFF)
+		return -EINVAL;
+	a.failed_node = KVM_DVM_NO_NODE;
+
+	mutex_lock(&dvm->lock);
+	r = dvm_require_cluster(dvm);
+	if (!r && dvm->state != KVM_DVM_STATE_RUNNING)
+		r = -EBUSY;
+	if (!r && dvm->node_id)
+		r = -EPERM;
+	if (r) {
+		mutex_unlock(&dvm->lock);
+		return r;
+	}
+	c = dvm_cluster_use(dvm);
+	mutex_unlock(&dvm->lock);
+	/* Waits for every node without the lock. */
+	r = dvm_vm_control(dvm, c, &a);
+	dvm_cluster_unuse(dvm);
+
+	if (copy_to_user(argp, &a, sizeof(a)) && !r)
+		r = -EFAULT;
+	return r;
+}
+
 long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg)
 {
 	void __user *argp = (void __user *)arg;
@@ -454,6 +496,8 @@ long kvm_dvm_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg)
 		return kvm_dvm_ioctl_pin(dvm, argp, true);
 	case KVM_DVM_UNPIN:
 		return kvm_dvm_ioctl_pin(dvm, argp, false);
+	case KVM_DVM_VM_CONTROL:
+		return kvm_dvm_ioctl_vm_control(dvm, argp);
 	}
 	return -ENOTTY;
 }
@@ -471,6 +515,7 @@ void kvm_dvm_destroy_vm(struct kvm *kvm)
 	mutex_unlock(&dvm->lock);
 	kvm->dvm = NULL;
 	dvm_clock_free(dvm);
+	dvm_memslots_free(dvm);
 	dvm_io_slots_free(dvm);
 	kvfree(dvm->apic_sent);
 	kfree(dvm);
@@ -589,9 +634,10 @@ static void dvm_vcpu_flush_irqs(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
 
 /*
  * In the vCPU run loop, before the guest is entered again (SRCU held):
- * leave it when the cluster broke; take this node's new TSC offset; send
- * the interrupts the exit posted; make the other nodes' mirrors of this
- * vCPU's APIC follow what the guest just changed.
+ * leave it when the cluster broke; take this node's new TSC offset; leave
+ * it to park when the VM is paused or off; send the interrupts the exit
+ * posted; make the other nodes' mirrors of this vCPU's APIC follow what
+ * the guest just changed.
  */
 bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 {
@@ -610,6 +656,8 @@ bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu)
 		return false;
 	if (clock)
 		dvm_clock_vcpu_run(dvm, vcpu, true);
+	if (dvm_vm_park_request(dvm, vcpu))
+		return true;
 	if (atomic_read(&dvm->irq_deferred))
 		dvm_vcpu_flush_irqs(dvm, vcpu);
 	dvm_arch_vcpu_sync(dvm, vcpu, true);
@@ -656,15 +704,17 @@ static bool dvm_vcpu_is_copy(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
  * kvm_dvm_vcpu_run - KVM_RUN once kvm_dvm_vcpu_run_check() allowed it
  * @vcpu: the vCPU
  *
- * A vCPU this node runs enters the guest. With KVM_DVM_JOIN_FORWARD_IO on
- * a node other than 0, its port and MMIO exits go to node 0, and the
- * guest goes on with node 0's answer without returning to userspace. On
- * node 0, KVM_RUN of the copy of another node's vCPU answers that vCPU's
- * accesses (arch io.c).
+ * A vCPU this node runs enters the guest, unless the VM is paused (it
+ * waits) or off (lifecycle.c). With KVM_DVM_JOIN_FORWARD_IO on a node
+ * other than 0, its port and MMIO exits, triple faults and system events
+ * go to node 0, and the guest goes on with node 0's answer without
+ * returning to userspace. On node 0, KVM_RUN of the copy of another
+ * node's vCPU answers that vCPU's accesses (arch io.c).
  */
 int kvm_dvm_vcpu_run(struct kvm_vcpu *vcpu)
 {
 	struct kvm_dvm *dvm = READ_ONCE(vcpu->kvm->dvm);
+	bool park;
 	int r;
 
 	if (!dvm)
@@ -675,12 +725,66 @@ int kvm_dvm_vcpu_run(struct kvm_vcpu *vcpu)
 	r = dvm_io_resume(dvm, vcpu);
 	for (;;) {
 		if (!r)
+			r = dvm_vm_enter(dvm, vcpu);
+		if (r > 0)
+			return 0;
+		park = false;
+		if (!r) {
 			r = kvm_arch_vcpu_ioctl_run(vcpu);
-		r = dvm_vcpu_run_result(dvm, vcpu, r);
+			park = dvm_vm_left(dvm, vcpu, r);
+		}
+		/* Interrupts the vCPU posted go out before it parks. */
+		r = dvm_vcpu_run_result(dvm, vcpu, park ? 0 : r);
+		if (park)
+			continue;
 		if (r || !dvm_io_forwards(dvm, vcpu))
 			return r;
 		r = dvm_io_forward(dvm, vcpu);
 	}
+}
+
+/**
+ * kvm_dvm_set_memory_region - KVM_SET_USER_MEMORY_REGION of a DVM VM
+ * @kvm: the VM
+ * @mem: the slot, its number checked
+ *
+ * With KVM_DVM_JOIN_FORWARD_IO, from the join until LEAVE or a breakage,
+ * node 0's slots are every node's (memslot.c), and the other nodes' VMMs
+ * make none.
+ *
+ * Return: -ENOIOCTLCMD when KVM makes the slot as always; else the
+ * ioctl's result: -EPERM on nodes other than 0, dvm_memslot_set()'s on
+ * node 0.
+ */
+int kvm_dvm_set_memory_region(struct kvm *kvm,
+			      const struct kvm_userspace_memory_region *mem)
+{
+	struct kvm_dvm *dvm = READ_ONCE(kvm->dvm);
+	struct dvm_cluster *c;
+	struct file *file;
+	int r;
+
+	if (!dvm)
+		return -ENOIOCTLCMD;
+	mutex_lock(&dvm->lock);
+	if (!dvm->forward_io || (dvm->state != KVM_DVM_STATE_JOINED &&
+				 dvm->state != KVM_DVM_STATE_RUNNING)) {
+		mutex_unlock(&dvm->lock);
+		return -ENOIOCTLCMD;
+	}
+	if (dvm->node_id) {
+		mutex_unlock(&dvm->lock);
+		return -EPERM;
+	}
+	c = dvm_cluster_use(dvm);
+	file = dvm_dsm_get_file(dvm);
+	mutex_unlock(&dvm->lock);
+	/* Waits for every node without the lock. */
+	r = dvm_memslot_set(dvm, c, file, mem);
+	if (file)
+		fput(file);
+	dvm_cluster_unuse(dvm);
+	return r;
 }
 
 /**

@@ -7,6 +7,8 @@
  *   membership.c joining, vCPU placement, liveness, leaving
  *   placement.c  the verdict on the nodes' vCPU claims
  *   txq.c        interrupt events to peers, posted from any context
+ *   lifecycle.c  VM-wide pause, resume, reset and power-off
+ *   memslot.c    node 0's guest memory map on every node
  *   msg.c        message API: handlers, requests/replies, statistics
  *   auth.c       challenge/response on every new connection
  *   tcp.c        TCP transport
@@ -31,6 +33,7 @@
 struct dvm_cluster;
 struct dvm_clock;
 struct dvm_io_slot;
+struct dvm_memslots;
 struct dvm_conn;
 struct dvm_irq_queue;
 struct crypto_shash;
@@ -293,6 +296,42 @@ struct dvm_cluster {
 	struct dvm_peer peers[];
 };
 
+/* struct dvm_vm_ctl::state */
+enum {
+	DVM_VM_RUNNING,		/* vCPUs enter the guest */
+	DVM_VM_PAUSED,		/* they wait, out of the guest */
+	DVM_VM_OFF,		/* every KVM_RUN ends: powered off */
+};
+
+/**
+ * struct dvm_vm_ctl - the VM's lifecycle on this node (lifecycle.c)
+ * @mutex: node 0: one KVM_DVM_VM_CONTROL at a time
+ * @lock: @op and the request it came with
+ * @state: DVM_VM_*, read locklessly by vCPU threads
+ * @in_guest: local vCPUs past the point where they look at @state, on
+ *	their way into the guest or in it
+ * @wq: parked vCPUs, and the waits for them
+ * @reset: vCPU ids whose reset is still to be done
+ * @work: nodes other than 0: carries out node 0's request
+ * @op: the request @work carries out (KVM_DVM_VM_*), 0 when none
+ * @from: its sender
+ * @req_id: its id
+ * @on: the cluster it came on, compared, never followed
+ */
+struct dvm_vm_ctl {
+	struct mutex mutex;	/* see above */
+	spinlock_t lock;	/* see above */
+	int state;
+	atomic_t in_guest;
+	wait_queue_head_t wq;
+	DECLARE_BITMAP(reset, KVM_DVM_MAX_VCPUS);
+	struct work_struct work;
+	u32 op;
+	u32 from;
+	u64 req_id;
+	struct dvm_cluster *on;
+};
+
 /**
  * struct kvm_dvm - DVM state of one VM, from its first DVM ioctl to the
  * VM's destruction
@@ -331,6 +370,8 @@ struct kvm_dvm {
 	bool forward_io;		/* KVM_DVM_JOIN_FORWARD_IO */
 	struct dvm_io_slot **io;	/* by vCPU id, from placement on */
 	struct dvm_clock *clock;	/* nodes other than 0, from placement on */
+	struct dvm_vm_ctl ctl;		/* pause, resume, reset, power-off */
+	struct dvm_memslots *memslots;	/* node 0's memory map */
 	/* last cluster's identity and fate, for KVM_DVM_GET_STATE */
 	u32 node_id;
 	u32 nr_nodes;
@@ -415,9 +456,42 @@ void dvm_clock_vcpu_run(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
 			bool loaded);
 void dvm_clock_stop(struct kvm_dvm *dvm);
 void dvm_clock_free(struct kvm_dvm *dvm);
+int dvm_clock_realign(struct kvm_dvm *dvm, struct dvm_cluster *c);
 int dvm_handle_clock(struct dvm_cluster *c, struct dvm_conn *conn,
 		     const struct dvm_wire_msg *msg, const void *payload,
 		     struct dvm_reply *reply);
+
+/* lifecycle.c: VM-wide pause, resume, reset and power-off */
+void dvm_vm_ctl_init(struct kvm_dvm *dvm);
+void dvm_vm_ctl_place(struct kvm_dvm *dvm);
+void dvm_vm_ctl_stop(struct kvm_dvm *dvm);
+void dvm_vm_ctl_wake(struct kvm_dvm *dvm);
+int dvm_vm_control(struct kvm_dvm *dvm, struct dvm_cluster *c,
+		   struct kvm_dvm_vm_control *ctl);
+int dvm_vm_enter(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
+bool dvm_vm_left(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu, int r);
+bool dvm_vm_park_request(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
+bool dvm_vm_off_exit(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
+int dvm_handle_vm_control(struct dvm_cluster *c, struct dvm_conn *conn,
+			  const struct dvm_wire_msg *msg, const void *payload,
+			  struct dvm_reply *reply);
+
+/* memslot.c: node 0's guest memory map on every node */
+int dvm_memslots_alloc(struct kvm_dvm *dvm);
+void dvm_memslots_start(struct kvm_dvm *dvm);
+void dvm_memslots_stop(struct kvm_dvm *dvm);
+void dvm_memslots_free(struct kvm_dvm *dvm);
+int dvm_memslot_set(struct kvm_dvm *dvm, struct dvm_cluster *c,
+		    struct file *file,
+		    const struct kvm_userspace_memory_region *mem);
+int dvm_memslot_place(struct kvm_dvm *dvm, struct dvm_cluster *c);
+int dvm_handle_memslot(struct dvm_cluster *c, struct dvm_conn *conn,
+		       const struct dvm_wire_msg *msg, const void *payload,
+		       struct dvm_reply *reply);
+
+/* The architecture's lifecycle parts (arch vcpu.c, io.c) */
+void dvm_arch_vcpu_reset(struct kvm_vcpu *vcpu);
+void dvm_io_proxy_cancel_all(struct kvm_dvm *dvm);
 
 /* dvm.c: the cluster of a RUNNING VM, from any context */
 struct dvm_cluster *dvm_live_get(struct kvm_dvm *dvm);
@@ -486,6 +560,9 @@ int dvm_call_start(struct dvm_cluster *c, struct dvm_call *call, u32 node,
 int dvm_call_wait(struct dvm_cluster *c, struct dvm_call *call,
 		  unsigned long timeout);
 int dvm_call_wait_killable(struct dvm_cluster *c, struct dvm_call *call);
+int dvm_call_others(struct dvm_cluster *c, u16 type, const void *buf,
+		    u32 len, int (*local)(struct dvm_cluster *c, void *arg),
+		    void *arg, u32 *failed);
 int dvm_reply(struct dvm_cluster *c, u32 node, u16 type, u64 req_id, int err,
 	      const void *buf, u32 len);
 void dvm_calls_fail(struct dvm_cluster *c, u32 node, int err);
@@ -498,6 +575,7 @@ void dvm_stat_max(u64 *stat, u64 val);
 /* dsm.c */
 int dvm_dsm_create(struct kvm_dvm *dvm, const struct kvm_dvm_memory *m);
 struct file *dvm_dsm_get_file(struct kvm_dvm *dvm);
+struct file *dvm_dsm_file_get(struct dvm_cluster *c);
 int dvm_dsm_pin(struct dvm_dsm *dsm, const struct kvm_dvm_pin *a, bool pin);
 void dvm_dsm_stop(struct kvm_dvm *dvm);
 void dvm_dsm_cluster_broken(struct dvm_cluster *c);

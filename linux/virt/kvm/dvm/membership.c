@@ -154,11 +154,15 @@ int dvm_handle_abort(struct dvm_cluster *c, struct dvm_conn *conn,
 
 /* Breakage */
 
-static void dvm_kick_vcpus(struct kvm *kvm)
+static void dvm_kick_vcpus(struct kvm_dvm *dvm)
 {
+	struct kvm *kvm = dvm->kvm;
+
 	kvm_make_all_cpus_request(kvm, KVM_REQ_DVM_BROKEN);
 	/* Wakes vCPUs blocked in HLT, which do not look at other requests. */
 	kvm_make_all_cpus_request(kvm, KVM_REQ_UNBLOCK);
+	/* And those parked in a paused VM (lifecycle.c). */
+	dvm_vm_ctl_wake(dvm);
 }
 
 static bool dvm_set_broken(struct kvm_dvm *dvm)
@@ -208,7 +212,7 @@ void dvm_broken_notify(struct dvm_cluster *c, u32 node, int err)
 		 c->node_id, node, err);
 	dvm_calls_close(c, -ENOLINK);
 	wake_up_all(&c->wq);
-	dvm_kick_vcpus(c->dvm->kvm);
+	dvm_kick_vcpus(c->dvm);
 }
 
 static void dvm_break(struct dvm_cluster *c, u32 node, int err)
@@ -599,7 +603,7 @@ void dvm_cluster_leave(struct kvm_dvm *dvm)
 	spin_unlock(&c->lock);
 	if (old != KVM_DVM_STATE_BROKEN)
 		dvm_send_all(c, DVM_MSG_LEAVE, NULL, 0);
-	dvm_kick_vcpus(dvm->kvm);
+	dvm_kick_vcpus(dvm);
 	/* No delivery posts to the cluster's queues after this. */
 	RCU_INIT_POINTER(dvm->live, NULL);
 	synchronize_rcu();
@@ -614,6 +618,8 @@ void dvm_cluster_leave(struct kvm_dvm *dvm)
 	dvm->leaving = false;
 
 	dvm_clock_stop(dvm);
+	dvm_vm_ctl_stop(dvm);
+	dvm_memslots_stop(dvm);
 	dvm_dsm_detach(dvm);
 	dvm->cluster = NULL;
 	dvm_cluster_destroy(c, true);

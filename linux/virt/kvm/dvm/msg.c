@@ -87,6 +87,13 @@ static const struct dvm_msg_type_info dvm_msg_types[DVM_MSG_NR_TYPES] = {
 		sizeof(struct dvm_msg_io) + DVM_IO_DATA_MAX, false, true,
 		dvm_handle_io },
 	[DVM_MSG_CLOCK] = { "clock", 0, 0, false, true, dvm_handle_clock },
+	[DVM_MSG_VM_CONTROL] = { "vm_control",
+		sizeof(struct dvm_msg_vm_control),
+		sizeof(struct dvm_msg_vm_control), false, true,
+		dvm_handle_vm_control },
+	[DVM_MSG_MEMSLOT] = { "memslot", sizeof(struct dvm_msg_memslot),
+		sizeof(struct dvm_msg_memslot), false, true,
+		dvm_handle_memslot },
 };
 
 /* Statistics: the VM's counters are u64 fields of the binary stats. */
@@ -116,6 +123,8 @@ static const u8 dvm_msg_stat_index[DVM_MSG_NR_TYPES] = {
 	[DVM_MSG_APIC_STATE] = KVM_DVM_STAT_MSG_APIC_STATE,
 	[DVM_MSG_IO] = KVM_DVM_STAT_MSG_IO,
 	[DVM_MSG_CLOCK] = KVM_DVM_STAT_MSG_CLOCK,
+	[DVM_MSG_VM_CONTROL] = KVM_DVM_STAT_MSG_VM_CONTROL,
+	[DVM_MSG_MEMSLOT] = KVM_DVM_STAT_MSG_MEMSLOT,
 };
 
 static_assert(DVM_MSG_NR_TYPES - 1 <= KVM_DVM_STAT_TYPES);
@@ -583,6 +592,7 @@ static int dvm_status_errno(struct dvm_cluster *c, u16 status)
 	case ETIMEDOUT:
 	case ECONNRESET:
 	case EOVERFLOW:
+	case ESHUTDOWN:
 		return -(int)status;
 	case ENOMEM:
 		return -EREMOTEIO;
@@ -798,6 +808,60 @@ int dvm_call_wait_killable(struct dvm_cluster *c, struct dvm_call *call)
 		wait_for_completion(&call->done);
 	}
 	return call->status;
+}
+
+static void dvm_first_error(int *r, u32 *failed, int err, u32 node)
+{
+	if (err && !*r) {
+		*r = err;
+		*failed = node;
+	}
+}
+
+/**
+ * dvm_call_others - the same request to every other node at once
+ * @c: the cluster
+ * @type: the request's type; its replies carry no payload
+ * @buf: the payload, @len bytes
+ * @len: payload bytes
+ * @local: this node's part, run while the others do theirs, or NULL
+ * @arg: for @local
+ * @failed: set to the node that failed first (this one for @local)
+ *
+ * Waits for every reply without a time limit: a fatal signal (-EINTR) or
+ * a peer's loss ends the wait.
+ *
+ * Return: 0, or the first failure's errno.
+ */
+int dvm_call_others(struct dvm_cluster *c, u16 type, const void *buf,
+		    u32 len, int (*local)(struct dvm_cluster *c, void *arg),
+		    void *arg, u32 *failed)
+{
+	struct dvm_call *calls;
+	int r = 0, err;
+	u32 i;
+
+	calls = kcalloc(c->nr_nodes, sizeof(*calls), GFP_KERNEL_ACCOUNT);
+	if (!calls)
+		return -ENOMEM;
+	for (i = 0; i < c->nr_nodes; i++) {
+		calls[i].node = KVM_DVM_NO_NODE;
+		if (i == c->node_id)
+			continue;
+		err = dvm_call_start(c, &calls[i], i, type, buf, len, NULL, 0);
+		if (err)
+			calls[i].node = KVM_DVM_NO_NODE;
+		dvm_first_error(&r, failed, err, i);
+	}
+	if (local)
+		dvm_first_error(&r, failed, local(c, arg), c->node_id);
+	for (i = 0; i < c->nr_nodes; i++)
+		if (calls[i].node != KVM_DVM_NO_NODE)
+			dvm_first_error(&r, failed,
+					dvm_call_wait_killable(c, &calls[i]),
+					i);
+	kfree(calls);
+	return r;
 }
 
 /**

@@ -279,6 +279,32 @@ TRACE_EVENT(dvm_clock,
 				   { 1, "stepped" }, { 2, "ahead" }))
 );
 
+/* A node's part of a VM-wide pause, resume, reset or power-off. */
+TRACE_EVENT(dvm_vm_control,
+	TP_PROTO(u32 self, u32 op, int err, u64 ns),
+	TP_ARGS(self, op, err, ns),
+
+	TP_STRUCT__entry(
+		__field(u32, self)
+		__field(u32, op)
+		__field(int, err)
+		__field(u64, ns)
+	),
+
+	TP_fast_assign(
+		__entry->self = self;
+		__entry->op = op;
+		__entry->err = err;
+		__entry->ns = ns;
+	),
+
+	TP_printk("node %u %s: %d in %llu ns", __entry->self,
+		  __print_symbolic(__entry->op, { 1, "pause" },
+				   { 2, "resume" }, { 3, "reset" },
+				   { 4, "poweroff" }),
+		  __entry->err, __entry->ns)
+);
+
 #endif /* _TRACE_KVM_DVM_H */
 
 #undef TRACE_INCLUDE_PATH

@@ -91,6 +91,10 @@ enum dvm_msg_type {
 	DVM_MSG_IO,
 	/* node -> node 0, request, no payload: struct dvm_msg_clock */
 	DVM_MSG_CLOCK,
+	/* node 0 -> all, request: struct dvm_msg_vm_control */
+	DVM_MSG_VM_CONTROL,
+	/* node 0 -> all, request: struct dvm_msg_memslot */
+	DVM_MSG_MEMSLOT,
 	DVM_MSG_NR_TYPES
 };
 
@@ -271,8 +275,12 @@ enum dvm_io_kind {
 	DVM_IO_PIO_IN,
 	DVM_IO_MMIO_WRITE,
 	DVM_IO_MMIO_READ,
+	DVM_IO_SHUTDOWN,	/* KVM_EXIT_SHUTDOWN: size, count, addr 0 */
+	DVM_IO_SYSTEM_EVENT,	/* addr: type; size 8, count: ndata */
 	DVM_IO_NR_KINDS
 };
+
+#define DVM_IO_EVENT_DATA_MAX	16	/* kvm_run->system_event.data[] */
 
 #define DVM_IO_DATA_MAX		4096	/* bytes of one forwarded access */
 
@@ -303,6 +311,25 @@ struct dvm_msg_clock {
 };
 
 static_assert(sizeof(struct dvm_msg_clock) == 24);
+
+/* What node 0 asks of every node's vCPUs: KVM_DVM_VM_* (uapi) */
+struct dvm_msg_vm_control {
+	__le32 op;
+	__le32 flags;		/* must be zero */
+};
+
+static_assert(sizeof(struct dvm_msg_vm_control) == 8);
+
+/* A change of node 0's memory map: a slot of the memory file, or none. */
+struct dvm_msg_memslot {
+	__le32 slot;		/* KVM's: address space << 16 | slot id */
+	__le32 flags;		/* KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY */
+	__le64 gpa;		/* guest physical address */
+	__le64 size;		/* bytes; 0: the slot is deleted */
+	__le64 offset;		/* in the memory file */
+};
+
+static_assert(sizeof(struct dvm_msg_memslot) == 32);
 
 void dvm_wire_build(struct dvm_wire_hdr *hdr, const struct dvm_wire_msg *msg);
 int dvm_wire_parse(const struct dvm_wire_hdr *hdr, u16 nr_types,

@@ -325,9 +325,13 @@ static void dvm_clock_work(struct work_struct *work)
 
 	if (!c)
 		return;
-	/* A broken cluster is not checked: its vCPUs cannot run. */
+	/*
+	 * A broken cluster is not checked: its vCPUs cannot run. Nor is a
+	 * paused VM: node 0's VMM may hold its kvmclock still meanwhile.
+	 */
 	if (READ_ONCE(dvm->state) == KVM_DVM_STATE_RUNNING) {
-		dvm_clock_check(c, clk);
+		if (READ_ONCE(dvm->ctl.state) == DVM_VM_RUNNING)
+			dvm_clock_check(c, clk);
 		queue_delayed_work(system_unbound_wq, &clk->work,
 				   dvm_clock_period());
 	}
@@ -370,6 +374,31 @@ void dvm_clock_start(struct kvm_dvm *dvm, struct dvm_cluster *c)
 	clk->bias_at = 0;
 	dvm_clock_check(c, clk);
 	queue_delayed_work(system_unbound_wq, &clk->work, dvm_clock_period());
+}
+
+/**
+ * dvm_clock_realign - align this node's clocks with node 0's whichever
+ *	way they are off, as at placement
+ * @dvm: the VM, paused: none of its vCPUs runs, none sees a clock jump
+ * @c: its cluster, in use by the caller
+ *
+ * For a VM that resumes: node 0's VMM may have held its kvmclock still,
+ * or restarted its TSC with a reset. The periodic checks go on after it.
+ *
+ * Return: 0, or the errno of the check that failed.
+ */
+int dvm_clock_realign(struct kvm_dvm *dvm, struct dvm_cluster *c)
+{
+	struct dvm_clock *clk = dvm->clock;
+	int r;
+
+	if (!c->node_id || WARN_ON_ONCE(!clk))
+		return 0;
+	cancel_delayed_work_sync(&clk->work);
+	clk->checks = 0;
+	r = dvm_clock_check(c, clk);
+	queue_delayed_work(system_unbound_wq, &clk->work, dvm_clock_period());
+	return r;
 }
 
 /* The VM left RUNNING for good (LEAVE, or its destruction): no more checks. */

@@ -184,8 +184,37 @@ bool dvm_io_forwards(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu)
 {
 	u32 reason = vcpu->run->exit_reason;
 
-	return (reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO) &&
-	       kvm_dvm_io_bus_bypass(vcpu);
+	switch (reason) {
+	case KVM_EXIT_IO:
+	case KVM_EXIT_MMIO:
+	case KVM_EXIT_SHUTDOWN:
+	case KVM_EXIT_SYSTEM_EVENT:
+		return kvm_dvm_io_bus_bypass(vcpu);
+	}
+	return false;
+}
+
+/* A triple fault, or a system event (e.g. a Hyper-V crash), for node 0. */
+static u32 dvm_io_request_event(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
+{
+	struct dvm_msg_io *m = (struct dvm_msg_io *)s->req;
+	struct kvm_run *run = vcpu->run;
+	u32 ndata = 0;
+
+	if (run->exit_reason == KVM_EXIT_SHUTDOWN) {
+		m->kind = DVM_IO_SHUTDOWN;
+	} else {
+		ndata = min_t(u32, run->system_event.ndata,
+			      DVM_IO_EVENT_DATA_MAX);
+		m->kind = DVM_IO_SYSTEM_EVENT;
+		m->size = sizeof(u64);
+		m->count = cpu_to_le16(ndata);
+		m->addr = cpu_to_le64(run->system_event.type);
+		memcpy(m->data, run->system_event.data, ndata * sizeof(u64));
+	}
+	s->kind = m->kind;
+	s->read_len = 0;
+	return sizeof(*m) + ndata * sizeof(u64);
 }
 
 /* The exit in kvm_run as a request; 0 when KVM's sizes are not ours. */
@@ -198,6 +227,9 @@ static u32 dvm_io_request(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
 
 	memset(m, 0, sizeof(*m));
 	m->vcpu = cpu_to_le32(vcpu->vcpu_id);
+	if (run->exit_reason == KVM_EXIT_SHUTDOWN ||
+	    run->exit_reason == KVM_EXIT_SYSTEM_EVENT)
+		return dvm_io_request_event(vcpu, s);
 	if (run->exit_reason == KVM_EXIT_IO) {
 		m->kind = run->io.direction == KVM_EXIT_IO_OUT ?
 			  DVM_IO_PIO_OUT : DVM_IO_PIO_IN;
@@ -369,6 +401,12 @@ static bool dvm_io_msg_ok(const struct dvm_msg_io *m, u32 len)
 		    addr + m->size < addr)
 			return false;
 		break;
+	case DVM_IO_SHUTDOWN:
+		return !m->size && !count && !addr && len == sizeof(*m);
+	case DVM_IO_SYSTEM_EVENT:
+		return m->size == sizeof(u64) &&
+		       count <= DVM_IO_EVENT_DATA_MAX && addr <= U32_MAX &&
+		       len == sizeof(*m) + bytes;
 	default:
 		return false;
 	}
@@ -490,6 +528,9 @@ static bool dvm_io_in_kernel(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
 	gpa_t addr = le64_to_cpu(m->addr);
 	int idx, r = 0;
 
+	if (!dvm_io_is_pio(m->kind) && m->kind != DVM_IO_MMIO_WRITE &&
+	    m->kind != DVM_IO_MMIO_READ)
+		return false;
 	idx = srcu_read_lock(&vcpu->kvm->srcu);
 	/* A rep access goes to one port: the device that takes the first. */
 	for (i = 0; i < count; i++) {
@@ -514,7 +555,16 @@ static void dvm_io_exit(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
 	bool write = dvm_io_is_write(m->kind);
 	struct kvm_run *run = vcpu->run;
 
-	if (dvm_io_is_pio(m->kind)) {
+	if (m->kind == DVM_IO_SHUTDOWN) {
+		run->exit_reason = KVM_EXIT_SHUTDOWN;
+	} else if (m->kind == DVM_IO_SYSTEM_EVENT) {
+		run->exit_reason = KVM_EXIT_SYSTEM_EVENT;
+		run->system_event.type = le64_to_cpu(m->addr);
+		run->system_event.ndata = count;
+		memset(run->system_event.data, 0,
+		       sizeof(run->system_event.data));
+		memcpy(run->system_event.data, m->data, bytes);
+	} else if (dvm_io_is_pio(m->kind)) {
 		run->exit_reason = KVM_EXIT_IO;
 		run->io.direction = write ? KVM_EXIT_IO_OUT : KVM_EXIT_IO_IN;
 		run->io.size = m->size;
@@ -536,10 +586,45 @@ static void dvm_io_exit(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
 	}
 }
 
+/**
+ * dvm_io_proxy_cancel_all - node 0 answers every access that waits for it
+ * @dvm: the VM's DVM state; the VM is paused or off
+ *
+ * Each gets an answer of zeros, as long as it reads, and goes no further:
+ * its vCPU is reset or the VM is off. The proxies wake up.
+ */
+void dvm_io_proxy_cancel_all(struct kvm_dvm *dvm)
+{
+	const void *zeros = page_address(ZERO_PAGE(0));
+	const struct dvm_msg_io *m;
+	struct dvm_io_slot *s;
+	unsigned long flags;
+	u32 id, len;
+
+	BUILD_BUG_ON(DVM_IO_DATA_MAX > PAGE_SIZE);
+	for (id = 0; id < KVM_DVM_MAX_VCPUS; id++) {
+		s = dvm_io_slot(dvm, id);
+		if (!s)
+			continue;
+		spin_lock_irqsave(&s->lock, flags);
+		m = (const struct dvm_msg_io *)s->req;
+		len = 0;
+		if (s->state != DVM_IO_IDLE && !dvm_io_is_write(m->kind) &&
+		    (dvm_io_is_pio(m->kind) || m->kind == DVM_IO_MMIO_READ))
+			len = m->size * le16_to_cpu(m->count);
+		spin_unlock_irqrestore(&s->lock, flags);
+		/* Answered by the proxy meanwhile: dvm_io_answer() sees it. */
+		if (READ_ONCE(s->state) != DVM_IO_IDLE)
+			dvm_io_answer(dvm, s, zeros, len);
+		wake_up(&s->wq);
+	}
+}
+
 static bool dvm_io_proxy_woken(struct kvm_dvm *dvm, struct dvm_io_slot *s)
 {
 	if (READ_ONCE(s->state) == DVM_IO_QUEUED ||
-	    READ_ONCE(s->mirror_pending))
+	    READ_ONCE(s->mirror_pending) ||
+	    READ_ONCE(dvm->ctl.state) == DVM_VM_OFF)
 		return true;
 	/* Pairs with the release of BROKEN/LEFT, as any DVM state. */
 	return smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING;
@@ -685,6 +770,8 @@ static int dvm_io_proxy_wait(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
 			return dvm_io_proxy_intr(vcpu);
 		}
 		dvm_io_proxy_apply_mirror(dvm, vcpu, s);
+		if (dvm_vm_off_exit(dvm, vcpu))
+			return 0;
 		/* Pairs with the release of BROKEN/LEFT. */
 		if (smp_load_acquire(&dvm->state) != KVM_DVM_STATE_RUNNING)
 			return -ENOLINK;
