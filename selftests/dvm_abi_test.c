@@ -17,7 +17,9 @@ static char what[128];
 
 #define KNOWN_CAPS	(KVM_DVM_CAP_CLUSTER | KVM_DVM_CAP_RDMA |	\
 			 KVM_DVM_CAP_MEMORY | KVM_DVM_CAP_EXIT_INFO |	\
-			 KVM_DVM_CAP_VCPU_MAP | KVM_DVM_CAP_IRQCHIP | KVM_DVM_CAP_IO)
+			 KVM_DVM_CAP_VCPU_MAP | KVM_DVM_CAP_IRQCHIP |	\
+			 KVM_DVM_CAP_IO | KVM_DVM_CAP_VM_CONTROL |	\
+			 KVM_DVM_CAP_MEMSLOTS)
 
 /*
  * A feature mask: the same on /dev/kvm and a VM fd, no unknown bit, what

@@ -51,8 +51,10 @@ static inline int dsm_setup(struct kvm_vm *vm, uint64_t pages, uint8_t **hva,
 	*hva = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
 		    fd, 0);
 	DVM_ASSERT(*hva != MAP_FAILED, "mmap: %s", strerror(errno));
-	vm_set_user_memory_region(vm, DSM_SLOT, 0, DSM_GPA, pages * 4096,
-				  *hva);
+	/* With KVM_DVM_JOIN_FORWARD_IO, node 0's slots are every node's. */
+	if (!(dvm_join_flags & KVM_DVM_JOIN_FORWARD_IO) || !dvm_node_id(vm))
+		vm_set_user_memory_region(vm, DSM_SLOT, 0, DSM_GPA,
+					  pages * 4096, *hva);
 	for (off = 0; off < pages * 4096; off += step)
 		__virt_pg_map(vm, DSM_GVA + off, DSM_GPA + off, level);
 	return fd;

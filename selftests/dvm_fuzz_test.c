@@ -66,6 +66,8 @@ enum {
 	MSG_APIC_STATE,
 	MSG_IO,
 	MSG_CLOCK,
+	MSG_VM_CONTROL,
+	MSG_MEMSLOT,
 };
 
 /* Interrupt events (dvm.rst, "Interrupts"). */
@@ -189,7 +191,7 @@ struct msg {
 
 #define NR_PRE_CASES		16
 #define NR_POST_CASES		11
-#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 1 + 1 + 1 + 2 + 1)
+#define NR_TESTS		(NR_PRE_CASES + 1 + 1 + NR_POST_CASES + 2 + 1 + 1 + 1 + 1 + 1 + 2 + 1 + 1)
 #define DSM_FILE_PAGES		16
 
 static const uint8_t cluster_key[32] = {
@@ -1911,6 +1913,59 @@ out:
 }
 
 /*
+ * VM_CONTROL and MEMSLOT come from node 0 to the others: node 0 refuses
+ * them from node 1 (EINVAL) and does nothing, the link staying up; a
+ * VM_CONTROL of the wrong length is malformed: counted, and the link is
+ * dropped.
+ */
+static void test_vm_control(void)
+{
+	struct {
+		uint32_t op;
+		uint32_t flags;
+	} v = { htole32(KVM_DVM_VM_PAUSE), 0 };
+	struct {
+		uint32_t slot;
+		uint32_t flags;
+		uint64_t gpa;
+		uint64_t size;
+		uint64_t offset;
+	} ms = { htole32(11), 0, htole64(0xe0000000), htole64(4096), 0 };
+	struct msg *m = &client_msg;
+	struct client c;
+	bool ok = false;
+	uint64_t m0;
+
+	if (!hmac_ok()) {
+		ksft_test_result_skip("VM_CONTROL messages: %s\n", hmac_why);
+		return;
+	}
+	if (!client_join(&c) || !client_place(&c, m))
+		goto out;
+	if (client_send(&c, MSG_VM_CONTROL, 0, 300, &v, sizeof(v)) ||
+	    client_serve(&c, 10000, MSG_VM_CONTROL, NULL, m) != 1 ||
+	    m->req_id != 300 || m->status != EINVAL || m->len ||
+	    stat_get(c.vm, "dvm_vm_pauses", 0))
+		goto bad;
+	if (client_send(&c, MSG_MEMSLOT, 0, 302, &ms, sizeof(ms)) ||
+	    client_serve(&c, 10000, MSG_MEMSLOT, NULL, m) != 1 ||
+	    m->req_id != 302 || m->status != EINVAL || m->len ||
+	    stat_get(c.vm, "dvm_memslot_updates", 0))
+		goto bad;
+	m0 = malformed(c.vm);
+	if (client_send(&c, MSG_VM_CONTROL, 0, 301, &v, sizeof(v) / 2))
+		goto bad;
+	ok = client_serve(&c, 10000, MSG_VM_CONTROL, NULL, m) <= 0 &&
+	     malformed(c.vm) == m0 + 1;
+	goto out;
+bad:
+	ksft_print_msg("VM_CONTROL: status %u len %u\n", m->status, m->len);
+out:
+	client_end(&c);
+	ksft_test_result(ok, "VM_CONTROL and MEMSLOT messages: node 0 refuses them from node 1 (EINVAL) and changes nothing; a VM_CONTROL of the wrong length is malformed\n");
+}
+
+/*
  * Node 1 (this process) goes silent right after a heartbeat: node 0, which
  * joined with @peer_timeout_ms (0: the default), breaks with
  * -ETIMEDOUT after that long and at most @slack_ms more.
@@ -2624,6 +2679,7 @@ int main(int argc, char *argv[])
 	test_irq_bad();
 	test_io_bad();
 	test_clock();
+	test_vm_control();
 	test_peer_status();
 	test_wire_fuzz_pre();
 	test_wire_fuzz_post();

@@ -14,8 +14,18 @@
  * IOAPIC (a register read), an ioeventfd (fires) and a coalesced MMIO
  * zone (the write lands in node 0's ring). Node 1's VMM sees none of
  * these exits. vCPU 1 checks what it reads, node 0's thread what it was
- * written; node 1's vCPU ends with a triple fault, which stays local.
- * Both nodes' counters of forwarded accesses must match the exits seen.
+ * written. Node 1's vCPU ends with a triple fault, which goes to node 0
+ * too: its thread sees KVM_EXIT_SHUTDOWN of the copy and powers the VM
+ * off (KVM_DVM_VM_CONTROL), which ends node 1's KVM_RUN with
+ * KVM_EXIT_SYSTEM_EVENT and the proxy's too. Both nodes' counters of
+ * forwarded accesses must match the exits seen.
+ *
+ * memslot: node 0's thread maps, moves and unmaps a slot of the memory
+ * file while vCPU 1 runs on node 1, each time while it handles vCPU 1's
+ * OUT asking for it: the next access of vCPU 1 already sees the new map
+ * (memory where mapped, an MMIO exit to node 0 where not). Node 1's VMM
+ * makes no slot of its own (EPERM), node 0's outside the memory file is
+ * refused (EXDEV).
  *
  * vCPU 1 cannot use ucalls: they are port I/O, forwarded like the rest,
  * and node 0's copy has not the registers that locate them. It reports
@@ -43,8 +53,16 @@
 #define STR_OFF		4000	/* from this byte of DSM page 1 */
 #define IO_PAGES	4
 #define SIGNAL_ROUNDS	300
+#define MAP_PORT	0x5f0	/* OUT: node 0's thread changes the map */
+#define MAP_GPA_A	0xe0000000ull	/* where the slot is mapped first */
+#define MAP_GPA_B	0xe0200000ull	/* then moved */
+#define MAP_SLOT	11
+#define MAP_PAGE	3	/* of the memory file, in the slot */
+#define MAP_MAGIC	0x6d656d736c6f7421ull
+#define MAP_WRITTEN	0x7772697474656e21ull
+#define UNMAPPED	0x756e6d6170706564ull	/* node 0's MMIO answer */
 
-enum { TEST_ACCESSES, TEST_SIGNALS, TEST_BREAK };
+enum { TEST_ACCESSES, TEST_SIGNALS, TEST_BREAK, TEST_MEMSLOT };
 
 /* DSM page 0: vCPU 1's report. */
 struct io_report {
@@ -78,7 +96,7 @@ static uint64_t mmio_out_value(uint32_t size)
 	return 0x8877665544332211ull >> (8 * (8 - size));
 }
 
-/* Triple fault: KVM_EXIT_SHUTDOWN, which node 1 does not forward. */
+/* Triple fault: KVM_EXIT_SHUTDOWN, which node 1 forwards to node 0. */
 static void __noreturn guest_end(void)
 {
 	struct desc_ptr idt = { .size = 0, .address = 0 };
@@ -184,6 +202,32 @@ static void guest_count(uint64_t rounds)
 	}
 }
 
+static uint64_t guest_read(uint64_t gpa)
+{
+	return READ_ONCE(*(uint64_t *)gpa);
+}
+
+/* Each OUT to MAP_PORT: node 0 changed the map before it completes. */
+static void guest_memslot(void)
+{
+	uint64_t v;
+
+	v = guest_read(MAP_GPA_A);
+	guest_check(v == UNMAPPED, 60, v);
+	asm volatile("outl %%eax, %%dx" : : "a"(1), "d"(MAP_PORT));
+	v = guest_read(MAP_GPA_A);
+	guest_check(v == MAP_MAGIC, 61, v);
+	asm volatile("outl %%eax, %%dx" : : "a"(2), "d"(MAP_PORT));
+	v = guest_read(MAP_GPA_B);
+	guest_check(v == MAP_MAGIC, 62, v);
+	v = guest_read(MAP_GPA_A);
+	guest_check(v == UNMAPPED, 63, v);
+	WRITE_ONCE(*(uint64_t *)MAP_GPA_B, MAP_WRITTEN);
+	asm volatile("outl %%eax, %%dx" : : "a"(3), "d"(MAP_PORT));
+	v = guest_read(MAP_GPA_B);
+	guest_check(v == UNMAPPED, 64, v);
+}
+
 static void guest_code(uint64_t test, uint64_t rounds)
 {
 	switch (test) {
@@ -199,6 +243,9 @@ static void guest_code(uint64_t test, uint64_t rounds)
 		break;
 	case TEST_BREAK:
 		guest_count(1);
+		break;
+	case TEST_MEMSLOT:
+		guest_memslot();
 		break;
 	}
 	WRITE_ONCE(REPORT->done, 1);
@@ -307,6 +354,23 @@ static void stop_handler(int sig)
 {
 }
 
+/*
+ * Node 1's triple fault, as node 0's copy's exit: node 0's VMM powers the
+ * VM off (QEMU's -no-reboot). Every KVM_RUN ends with the power-off,
+ * the proxy's next one too.
+ */
+static void proxy_shutdown(struct kvm_vm *vm, uint32_t *exits)
+{
+	exits[KVM_DVM_STAT_IO_SHUTDOWN]++;
+	dvm_vm_control(vm, KVM_DVM_VM_POWEROFF);
+}
+
+static bool is_poweroff(struct kvm_run *run)
+{
+	return run->exit_reason == KVM_EXIT_SYSTEM_EVENT &&
+	       run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN;
+}
+
 static void *proxy_thread(void *arg)
 {
 	struct proxy *p = arg;
@@ -317,8 +381,12 @@ static void *proxy_thread(void *arg)
 			proxy_pio(p, run);
 		else if (run->exit_reason == KVM_EXIT_MMIO)
 			proxy_mmio(p, run);
-		else
+		else if (run->exit_reason == KVM_EXIT_SHUTDOWN)
+			proxy_shutdown(p->copy->vm, p->exits);
+		else if (!is_poweroff(run))
 			TEST_FAIL("proxy: exit reason %u", run->exit_reason);
+		else
+			break;
 	}
 	return NULL;
 }
@@ -331,6 +399,8 @@ static void map_mmio(struct kvm_vm *vm)
 	virt_pg_map(vm, MMIO_GPA, MMIO_GPA);
 	virt_pg_map(vm, COAL_GPA, COAL_GPA);
 	virt_pg_map(vm, IOAPIC_GPA, IOAPIC_GPA);
+	virt_pg_map(vm, MAP_GPA_A, MAP_GPA_A);
+	virt_pg_map(vm, MAP_GPA_B, MAP_GPA_B);
 }
 
 static void check_stats(struct proxy *p)
@@ -405,13 +475,16 @@ static void io_cluster_up(uint64_t test, uint64_t rounds)
 	vcpu_args_set(nodes[1].vcpus[1], 2, test, rounds);
 }
 
-/* Node 1's vCPU ended with its triple fault, all its checks passed. */
+/*
+ * Node 1's vCPU ended with its triple fault, which node 0 answered with
+ * the power-off; all its checks passed.
+ */
 static void check_report(struct kvm_run *run)
 {
 	struct io_report rep;
 
-	DVM_ASSERT(run->exit_reason == KVM_EXIT_SHUTDOWN,
-		   "node 1: %s, want KVM_EXIT_SHUTDOWN only",
+	DVM_ASSERT(is_poweroff(run),
+		   "node 1: %s, want KVM_EXIT_SYSTEM_EVENT (shutdown) only",
 		   dvm_exit_why(nodes[1].vcpus[1]));
 	memcpy(&rep, dsm[1].hva, sizeof(rep));
 	DVM_ASSERT(rep.done, "vCPU 1 failed step %lu: read %#lx",
@@ -445,10 +518,15 @@ static void test_io(const char *transport)
 	DVM_ASSERT_OK(__vcpu_run(nodes[1].vcpus[1]), "node 1's KVM_RUN");
 	check_report(run);
 
-	/* A signal ends the proxy's wait for the next access. */
-	WRITE_ONCE(p.stop, true);
-	pthread_kill(p.thread, SIGUSR1);
+	/* The power-off ended the proxy's KVM_RUN too. */
 	pthread_join(p.thread, NULL);
+	DVM_ASSERT(p.exits[KVM_DVM_STAT_IO_SHUTDOWN] == 1 &&
+		   dvm_stat(nodes[0].vm, "dvm_vm_poweroffs") == 1 &&
+		   dvm_stat(nodes[1].vm, "dvm_vm_poweroffs") == 1,
+		   "%u triple faults at node 0, power-offs %lu/%lu",
+		   p.exits[KVM_DVM_STAT_IO_SHUTDOWN],
+		   (unsigned long)dvm_stat(nodes[0].vm, "dvm_vm_poweroffs"),
+		   (unsigned long)dvm_stat(nodes[1].vm, "dvm_vm_poweroffs"));
 	DVM_ASSERT(p.step == 9 && p.outs == STR_LEN && p.ins == STR_LEN &&
 		   p.mmio_reads == 6,
 		   "proxy at step %u: %u bytes out, %u in, %u MMIO reads",
@@ -461,8 +539,119 @@ static void test_io(const char *transport)
 		   (unsigned long)base);
 	close(efd);
 	dsm_cluster_down(nodes, dsm, 2, IO_PAGES);
-	ksft_test_result_pass("%s: node 1's PIO (1/2/4 bytes, rep of %d over pages), MMIO (1-16 bytes) answered by node 0's VMM; IOAPIC, ioeventfd, coalesced MMIO by node 0's kernel\n",
+	ksft_test_result_pass("%s: node 1's PIO (1/2/4 bytes, rep of %d over pages), MMIO (1-16 bytes), triple fault answered by node 0's VMM; IOAPIC, ioeventfd, coalesced MMIO by node 0's kernel; power-off ends both\n",
 			      transport, STR_LEN);
+}
+
+/* ---- node 0's memory map ---- */
+
+struct mapper {
+	struct kvm_vcpu *copy;
+	pthread_t thread;
+	uint32_t outs;
+	uint32_t unmapped_reads;
+	uint64_t written;
+};
+
+/* Node 0's VMM moves memory as vCPU 1's OUTs ask, as a device would. */
+static void mapper_out(struct mapper *p, uint32_t v)
+{
+	struct kvm_vm *vm = p->copy->vm;
+	void *page = dsm[0].hva + MAP_PAGE * 4096;
+
+	TEST_ASSERT(v == p->outs + 1, "map OUT %u after %u", v, p->outs);
+	p->outs = v;
+	switch (v) {
+	case 1:
+		vm_set_user_memory_region(vm, MAP_SLOT, 0, MAP_GPA_A, 4096,
+					  page);
+		break;
+	case 2:
+		vm_set_user_memory_region(vm, MAP_SLOT, 0, MAP_GPA_A, 0, page);
+		vm_set_user_memory_region(vm, MAP_SLOT, 0, MAP_GPA_B, 4096,
+					  page);
+		break;
+	case 3:
+		p->written = READ_ONCE(*(uint64_t *)page);
+		vm_set_user_memory_region(vm, MAP_SLOT, 0, MAP_GPA_B, 0, page);
+		break;
+	}
+}
+
+static void *mapper_thread(void *arg)
+{
+	struct mapper *p = arg;
+	struct kvm_run *run = p->copy->run;
+	uint64_t v = UNMAPPED;
+
+	for (;;) {
+		DVM_ASSERT_OK(__vcpu_run(p->copy), "proxy KVM_RUN");
+		if (run->exit_reason == KVM_EXIT_SHUTDOWN) {
+			dvm_vm_control(p->copy->vm, KVM_DVM_VM_POWEROFF);
+			continue;
+		}
+		if (is_poweroff(run))
+			return NULL;
+		if (run->exit_reason == KVM_EXIT_IO) {
+			TEST_ASSERT(run->io.port == MAP_PORT &&
+				    run->io.size == 4 &&
+				    run->io.direction == KVM_EXIT_IO_OUT,
+				    "mapper: port %#x", run->io.port);
+			mapper_out(p, *(uint32_t *)((uint8_t *)run +
+						    run->io.data_offset));
+			continue;
+		}
+		TEST_ASSERT(run->exit_reason == KVM_EXIT_MMIO &&
+			    !run->mmio.is_write && run->mmio.len == 8 &&
+			    (run->mmio.phys_addr == MAP_GPA_A ||
+			     run->mmio.phys_addr == MAP_GPA_B),
+			    "mapper: exit %u at %#llx", run->exit_reason,
+			    run->mmio.phys_addr);
+		p->unmapped_reads++;
+		memcpy(run->mmio.data, &v, 8);
+	}
+}
+
+static void test_memslot(const char *transport)
+{
+	uint64_t anon_size = 4096, *anon;
+	struct mapper p = { };
+
+	io_cluster_up(TEST_MEMSLOT, 0);
+	*(uint64_t *)(dsm[0].hva + MAP_PAGE * 4096) = MAP_MAGIC;
+	p.copy = nodes[0].vcpus[1];
+	pthread_create(&p.thread, NULL, mapper_thread, &p);
+	DVM_ASSERT_OK(__vcpu_run(nodes[1].vcpus[1]), "node 1's KVM_RUN");
+	check_report(nodes[1].vcpus[1]->run);
+	pthread_join(p.thread, NULL);
+	/* Reads where nothing was mapped: before, after the move, after. */
+	DVM_ASSERT(p.outs == 3 && p.unmapped_reads == 3 &&
+		   p.written == MAP_WRITTEN,
+		   "node 0: %u map changes, %u unmapped reads, page %#lx",
+		   p.outs, p.unmapped_reads, (unsigned long)p.written);
+	/* The memory file's slot, then 4 changes: each on both nodes. */
+	DVM_ASSERT(dvm_stat(nodes[0].vm, "dvm_memslot_updates") == 5 &&
+		   dvm_stat(nodes[1].vm, "dvm_memslot_updates") == 5,
+		   "slot changes: node 0 sent %lu, node 1 applied %lu, want 5",
+		   (unsigned long)dvm_stat(nodes[0].vm, "dvm_memslot_updates"),
+		   (unsigned long)dvm_stat(nodes[1].vm,
+					   "dvm_memslot_updates"));
+
+	DVM_ASSERT_ERRNO(__vm_set_user_memory_region(nodes[1].vm, MAP_SLOT,
+						     0, MAP_GPA_A, 4096,
+						     dsm[1].hva),
+			 EPERM, "node 1's own slot");
+	anon = mmap(NULL, anon_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(anon != MAP_FAILED, "mmap");
+	DVM_ASSERT_ERRNO(__vm_set_user_memory_region(nodes[0].vm, MAP_SLOT,
+						     0, MAP_GPA_A, anon_size,
+						     anon),
+			 EXDEV, "node 0's slot outside the memory file");
+	munmap(anon, anon_size);
+	dsm_cluster_down(nodes, dsm, 2, IO_PAGES);
+	ksft_test_result_pass("%s: node 0 maps, moves and unmaps a slot of the memory file while handling node 1's OUTs; node 1's next access sees each map; node 1's own slot refused (EPERM), node 0's outside the file (EXDEV)\n",
+			      transport);
 }
 
 /* ---- signals and immediate_exit on both sides ---- */
@@ -471,6 +660,7 @@ struct runner {
 	struct kvm_vcpu *vcpu;
 	pthread_t thread;
 	bool stop;
+	uint32_t exits[KVM_DVM_STAT_IO_KINDS];
 	uint32_t answered;	/* the proxy: INs answered */
 	uint32_t eintr;		/* KVM_RUN ended by a signal or immediate_exit */
 	uint32_t immediate;	/* KVM_RUN called with immediate_exit */
@@ -498,6 +688,12 @@ static void *counter_proxy(void *arg)
 			continue;
 		}
 		DVM_ASSERT_OK(r, "proxy KVM_RUN");
+		if (run->exit_reason == KVM_EXIT_SHUTDOWN) {
+			proxy_shutdown(p->vcpu->vm, p->exits);
+			continue;
+		}
+		if (is_poweroff(run))
+			return NULL;
 		TEST_ASSERT(run->exit_reason == KVM_EXIT_IO &&
 			    run->io.direction == KVM_EXIT_IO_IN &&
 			    run->io.port == IO_PORT && run->io.size == 4 &&
@@ -559,9 +755,11 @@ static void test_signals(const char *transport)
 		usleep(300);
 	}
 	pthread_join(n.thread, NULL);
-	WRITE_ONCE(p.stop, true);
-	pthread_kill(p.thread, SIGUSR1);
+	/* The power-off ended the proxy's KVM_RUN. */
 	pthread_join(p.thread, NULL);
+	DVM_ASSERT(p.exits[KVM_DVM_STAT_IO_SHUTDOWN] == 1,
+		   "%u triple faults at node 0",
+		   p.exits[KVM_DVM_STAT_IO_SHUTDOWN]);
 
 	dvm_stat_read(nodes[1].vm, "dvm_io_forwarded", fwd,
 		      KVM_DVM_STAT_IO_KINDS);
@@ -647,19 +845,21 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_DVM) & KVM_DVM_CAP_IO);
 	/* No SA_RESTART: the signal ends the proxy's KVM_RUN with EINTR. */
 	sigaction(SIGUSR1, &sa, NULL);
-	ksft_set_plan(6);
+	ksft_set_plan(8);
 
 	test_io("tcp");
+	test_memslot("tcp");
 	test_signals("tcp");
 	test_break("tcp");
 	if (rdma && *rdma) {
 		dvm_rdma_addr = rdma;
 		test_io("rdma");
+		test_memslot("rdma");
 		test_signals("rdma");
 		test_break("rdma");
 		dvm_rdma_addr = NULL;
 	} else {
-		for (i = 0; i < 3; i++)
+		for (i = 0; i < 4; i++)
 			ksft_test_result_skip("rdma: DVM_RDMA_ADDR (an IPv4 address of an rxe device) not set\n");
 	}
 	ksft_finished();

@@ -4,7 +4,7 @@
  * against VMs whose DVM state keeps changing.
  *
  * Four threads make a given number of calls between them, each one of the
- * eight DVM ioctls with an argument that is valid; valid but for one field
+ * nine DVM ioctls with an argument that is valid; valid but for one field
  * set to a boundary value (0, 1, the limit, one above it, ~0, random); NULL;
  * in a PROT_NONE page; in a read-only page; cut by the end of a mapping; or
  * random bytes. The VMs are a pool of four. Meanwhile a driver thread joins
@@ -98,6 +98,7 @@ enum {
 	OP_CREATE_MEMORY,
 	OP_PIN,
 	OP_UNPIN,
+	OP_VM_CONTROL,
 	NR_IOCTLS,
 	OP_RUN = NR_IOCTLS,
 	OP_MMAP,
@@ -111,9 +112,9 @@ enum {
 #define SCHEDULE		16
 static const uint8_t schedule[SCHEDULE] = {
 	OP_JOIN, OP_LEAVE, OP_SET_VCPUS, OP_SET_VCPUS,
-	OP_GET_STATE, OP_GET_STATE, OP_GET_STATE, OP_PING,
+	OP_GET_STATE, OP_GET_STATE, OP_VM_CONTROL, OP_PING,
 	OP_PING, OP_CREATE_MEMORY, OP_CREATE_MEMORY, OP_PIN,
-	OP_PIN, OP_PIN, OP_UNPIN, OP_UNPIN,
+	OP_PIN, OP_VM_CONTROL, OP_UNPIN, OP_UNPIN,
 };
 
 /* Arguments. */
@@ -158,7 +159,7 @@ static const struct {
 	ERRNO_NAME(ECONNRESET), ERRNO_NAME(ENOBUFS), ERRNO_NAME(ENOTCONN),
 	ERRNO_NAME(ETIMEDOUT), ERRNO_NAME(ECONNREFUSED),
 	ERRNO_NAME(EHOSTUNREACH), ERRNO_NAME(ESTALE), ERRNO_NAME(EREMOTE),
-	ERRNO_NAME(EREMOTEIO), ERRNO_NAME(EXDEV),
+	ERRNO_NAME(EREMOTEIO), ERRNO_NAME(EXDEV), ERRNO_NAME(ESHUTDOWN),
 };
 
 /* What each call may return (Documentation/virt/kvm/dvm.rst, section 3). */
@@ -190,6 +191,10 @@ static const int pin_errnos[] = {
 
 static const int run_errnos[] = { EBUSY, EREMOTE, ENOLINK, 0 };
 
+static const int vm_control_errnos[] = {
+	ENOTCONN, ENOLINK, EBUSY, EPERM, EINVAL, ESHUTDOWN, ETIMEDOUT, 0
+};
+
 /* Any call. */
 static const int any_errnos[] = { EFAULT, EINTR, ENOMEM, 0 };
 
@@ -198,7 +203,7 @@ static const int dvm_errnos[] = {
 	EFAULT, EINVAL, EBUSY, ENOTCONN, ENOLINK, ETIMEDOUT, ECONNREFUSED,
 	ECONNRESET, ECONNABORTED, EADDRINUSE, EADDRNOTAVAIL, EEXIST, ENXIO,
 	ENODEV, EOPNOTSUPP, E2BIG, EREMOTE, EOVERFLOW, EPROTO, EIO, EINTR,
-	ENOMEM, EMFILE, EPERM, EREMOTEIO, ERANGE, 0
+	ENOMEM, EMFILE, EPERM, EREMOTEIO, ERANGE, ESHUTDOWN, 0
 };
 
 /* The fields of an argument, each mutated on its own. */
@@ -305,6 +310,15 @@ static const struct field pin_fields[] = {
 	FIELD(kvm_dvm_pin, reserved[1], F_INT, 0),
 };
 
+static const struct field vm_control_fields[] = {
+	FIELD(kvm_dvm_vm_control, op, F_INT, KVM_DVM_VM_POWEROFF),
+	FIELD(kvm_dvm_vm_control, flags, F_INT, 0),
+	FIELD(kvm_dvm_vm_control, failed_node, F_INT, KVM_DVM_NO_NODE),
+	FIELD(kvm_dvm_vm_control, pad, F_INT, 0),
+	FIELD(kvm_dvm_vm_control, reserved[0], F_INT, 0),
+	FIELD(kvm_dvm_vm_control, reserved[1], F_INT, 0),
+};
+
 struct op_desc {
 	const char *name;
 	unsigned long cmd;
@@ -335,6 +349,9 @@ static const struct op_desc ops[NR_OPS] = {
 		      pin_errnos),
 	[OP_UNPIN] = OP(KVM_DVM_UNPIN, sizeof(struct kvm_dvm_pin), pin_fields,
 			pin_errnos),
+	[OP_VM_CONTROL] = OP(KVM_DVM_VM_CONTROL,
+			     sizeof(struct kvm_dvm_vm_control),
+			     vm_control_fields, vm_control_errnos),
 	[OP_RUN] = { "KVM_RUN", KVM_RUN, 0, NULL, 0, run_errnos },
 	[OP_MMAP] = { "mmap(MAP_SHARED) of the memory file" },
 	[OP_ACCESS] = { "access through that mapping" },
@@ -349,6 +366,7 @@ union fuzz_arg {
 	struct kvm_dvm_ping ping;
 	struct kvm_dvm_memory mem;
 	struct kvm_dvm_pin pin;
+	struct kvm_dvm_vm_control ctl;
 	uint8_t bytes[256];
 };
 
@@ -603,11 +621,12 @@ static bool mem_touch(uint64_t *p, uint64_t v)
 }
 
 /* Now and then, SIGUSR1 to this thread during its next call. */
-static bool signal_arm(struct fuzzer *t)
+static bool signal_arm(struct fuzzer *t, bool always)
 {
 	struct itimerspec its;
 
-	if (!t->has_timer || rnd_below(&t->rng, FUZZ_SIGNAL_ONE_IN))
+	if (!t->has_timer ||
+	    (!always && rnd_below(&t->rng, FUZZ_SIGNAL_ONE_IN)))
 		return false;
 	memset(&its, 0, sizeof(its));
 	its.it_value.tv_nsec =
@@ -760,6 +779,9 @@ static void fuzz_valid(struct fuzzer *t, int op, union fuzz_arg *a, int *vm)
 		} else {
 			valid_pin(t, &a->pin);
 		}
+		break;
+	case OP_VM_CONTROL:
+		a->ctl.op = KVM_DVM_VM_PAUSE + rnd_below(&t->rng, 4);
 		break;
 	}
 }
@@ -1262,7 +1284,7 @@ static void fuzz_call(struct fuzzer *t, int op)
 	t->kinds[op][kind]++;
 
 	slot_begin(t->slot, op, vm, kind, f ? f->name : NULL, value);
-	sig = signal_arm(t);
+	sig = signal_arm(t, false);
 	ret = ioctl(pool[vm].vm->fd, d->cmd, arg);
 	err = errno;
 	signal_disarm(t, sig);
@@ -1305,7 +1327,8 @@ static void fuzz_run(struct fuzzer *t)
 
 	vcpu = pool[vm].vcpus[rnd_below(&t->rng, pool[vm].nr_vcpus)];
 	slot_begin(t->slot, OP_RUN, vm, KIND_VALID, NULL, vcpu->id);
-	sig = signal_arm(t);
+	/* A vCPU of a VM a VM_CONTROL paused waits for RESUME: ended here. */
+	sig = signal_arm(t, true);
 	ret = ioctl(vcpu->fd, KVM_RUN, NULL);
 	err = errno;
 	signal_disarm(t, sig);

@@ -7,8 +7,9 @@
  * node 0 and vCPU 1 on node 1, each vCPU runs once (its owner sends its
  * APIC registers: dvm_apic_mirror) and KVM_NMI on node 0's copy of vCPU 1
  * is forwarded a counted number of times (dvm_irq on both sides).
- * Last, node 1's clock check at placement (dvm_clock) with its CLOCK
- * requests.
+ * Then node 1's clock check at placement (dvm_clock) with its CLOCK
+ * requests. Last, a VM-wide pause, resume and power-off: each node's part
+ * of each (dvm_vm_control), node 1's clock check at the resume.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +178,58 @@ static void test_clock_events(void)
 			      CLOCK_SAMPLES);
 }
 
+/*
+ * PAUSE, RESUME, POWEROFF from node 0: each node traces its part of each,
+ * the power-off's pause included, all successful; node 1 checks its
+ * clocks at the resume.
+ */
+static void test_vm_control_events(void)
+{
+	static const char * const parts[] = {
+		"pause: 0 in", "resume: 0 in", "poweroff: 0 in",
+	};
+	static const int want[] = { 2, 1, 1 };
+	struct dvm_node nodes[2];
+	char line[64];
+	int n, i, node, checks;
+
+	/* No periodic check: the one at the resume is the only one. */
+	dvm_kvm_param_write("dvm_clock_period_ms", 60000);
+	dvm_join_flags = KVM_DVM_JOIN_FORWARD_IO;
+	dvm_nodes_create(nodes, 2, 2, guest_done);
+	dvm_nodes_join(nodes, 2, "trace vm_control");
+	dvm_join_flags = 0;
+	dvm_place_round_robin(nodes, 2, 2);
+	dvm_set_vcpus_all(nodes, 2);
+	dvm_assert_all_ok(nodes, 2, "trace vm_control: placement");
+
+	trace_write("trace", "");
+	trace_write("events/kvm_dvm/enable", "1");
+	trace_write("tracing_on", "1");
+	dvm_vm_control(nodes[0].vm, KVM_DVM_VM_PAUSE);
+	dvm_vm_control(nodes[0].vm, KVM_DVM_VM_RESUME);
+	dvm_vm_control(nodes[0].vm, KVM_DVM_VM_POWEROFF);
+	trace_write("tracing_on", "0");
+	trace_write("events/kvm_dvm/enable", "0");
+	dvm_kvm_param_write("dvm_clock_period_ms", 1000);
+
+	for (node = 0; node < 2; node++) {
+		for (i = 0; i < 3; i++) {
+			snprintf(line, sizeof(line),
+				 "dvm_vm_control: node %d %s", node, parts[i]);
+			n = count_lines(line);
+			DVM_ASSERT(n == want[i], "trace: %d lines '%s', want %d",
+				   n, line, want[i]);
+		}
+	}
+	checks = count_lines("dvm_clock: node 1 rtt ");
+	DVM_ASSERT(checks == 1 && count_lines("dvm_vm_control: ") == 8,
+		   "trace: %d clock checks at the resume, %d dvm_vm_control lines; want 1, 8",
+		   checks, count_lines("dvm_vm_control: "));
+	dvm_free_all(nodes, 2);
+	ksft_test_result_pass("dvm_vm_control: each node's part of a pause, a resume and a power-off (with its pause) traced, node 1's clock check at the resume\n");
+}
+
 int main(void)
 {
 	struct dvm_node nodes[2];
@@ -187,7 +240,7 @@ int main(void)
 	dvm_require_abi();
 	if (!tracefs_ready())
 		ksft_exit_skip("no tracefs with kvm_dvm events\n");
-	ksft_set_plan(3);
+	ksft_set_plan(4);
 
 	dvm_nodes_create(nodes, 2, 0, NULL);
 	dvm_nodes_join(nodes, 2, "trace");
@@ -215,5 +268,6 @@ int main(void)
 			      PINGS);
 	test_irq_events();
 	test_clock_events();
+	test_vm_control_events();
 	ksft_finished();
 }

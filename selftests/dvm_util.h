@@ -286,6 +286,28 @@ static inline int __dvm_leave(struct kvm_vm *vm)
 	return __vm_ioctl(vm, KVM_DVM_LEAVE, NULL);
 }
 
+/* KVM_DVM_VM_CONTROL on node 0; @failed: the node that failed, or NULL. */
+static inline int __dvm_vm_control(struct kvm_vm *vm, uint32_t op,
+				   uint32_t *failed)
+{
+	struct kvm_dvm_vm_control a = { .op = op };
+	int r;
+
+	r = __vm_ioctl(vm, KVM_DVM_VM_CONTROL, &a);
+	if (failed)
+		*failed = a.failed_node;
+	return r;
+}
+
+static inline void dvm_vm_control(struct kvm_vm *vm, uint32_t op)
+{
+	uint32_t failed = KVM_DVM_NO_NODE;
+	int r = __dvm_vm_control(vm, op, &failed);
+
+	DVM_ASSERT(!r, "KVM_DVM_VM_CONTROL %u: errno %d (%s), node %u failed",
+		   op, errno, strerror(errno), failed);
+}
+
 static inline void dvm_ping_init(struct kvm_dvm_ping *p, uint32_t node,
 				 uint32_t size, uint32_t count,
 				 uint32_t depth)
@@ -315,6 +337,14 @@ static inline uint32_t dvm_state(struct kvm_vm *vm)
 
 	dvm_get_state(vm, &st, NULL, 0);
 	return st.state;
+}
+
+static inline uint32_t dvm_node_id(struct kvm_vm *vm)
+{
+	struct kvm_dvm_state st;
+
+	dvm_get_state(vm, &st, NULL, 0);
+	return st.node_id;
 }
 
 /*
