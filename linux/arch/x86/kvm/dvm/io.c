@@ -11,9 +11,10 @@
  * access as KVM does after an exit to userspace and enters the guest
  * again. That node's own buses answer nothing (kvm_dvm_io_bus_bypass()).
  *
- * On node 0, KVM_RUN of its copy of that vCPU is the proxy: it waits for
- * the vCPU's accesses, offers each to node 0's in-kernel buses first, and
- * returns the others to the VMM as the copy's own KVM_EXIT_IO or
+ * On node 0 the receive path offers each access to node 0's in-kernel
+ * buses first and answers what they take at once. KVM_RUN of node 0's
+ * copy of the vCPU is the proxy: it waits for the vCPU's other accesses
+ * and returns them to the VMM as the copy's own KVM_EXIT_IO or
  * KVM_EXIT_MMIO; the VMM's next KVM_RUN of the copy sends the answer.
  *
  * A vCPU has one access in flight at most: it waits for it. A signal or
@@ -39,6 +40,7 @@
 /* The state of node 0's slot of another node's vCPU */
 enum {
 	DVM_IO_IDLE,		/* no access */
+	DVM_IO_KERNEL,		/* the receive path offers it to the buses */
 	DVM_IO_QUEUED,		/* received, for the proxy to take */
 	DVM_IO_USER,		/* with node 0's VMM, answered at the next KVM_RUN */
 };
@@ -414,10 +416,74 @@ static bool dvm_io_msg_ok(const struct dvm_msg_io *m, u32 len)
 }
 
 /*
- * DVM_MSG_IO on node 0: an access of a vCPU the sender runs, for the
- * proxy of that vCPU. Refused (-EINVAL) when malformed or not from the
- * vCPU's node, -EBUSY when the vCPU has an access here already, -ENODEV
- * when this node answers no access.
+ * Node 0's in-kernel devices first: ioeventfds, coalesced MMIO, IOAPIC,
+ * PIC, PIT, as for an access of @vcpu, node 0's copy of the vCPU.
+ * Return: true when one answered; what it read is in @resp.
+ */
+static bool dvm_io_in_kernel(struct kvm_vcpu *vcpu, const struct dvm_msg_io *m,
+			     u8 *resp)
+{
+	int bus = dvm_io_is_pio(m->kind) ? KVM_PIO_BUS : KVM_MMIO_BUS;
+	u32 count = le16_to_cpu(m->count), i;
+	gpa_t addr = le64_to_cpu(m->addr);
+	int idx, r = 0;
+
+	if (!dvm_io_is_pio(m->kind) && m->kind != DVM_IO_MMIO_WRITE &&
+	    m->kind != DVM_IO_MMIO_READ)
+		return false;
+	idx = srcu_read_lock(&vcpu->kvm->srcu);
+	/* A rep access goes to one port: the device that takes the first. */
+	for (i = 0; i < count; i++) {
+		if (dvm_io_is_write(m->kind))
+			r = kvm_io_bus_write(vcpu, bus, addr, m->size,
+					     m->data + i * m->size);
+		else
+			r = kvm_io_bus_read(vcpu, bus, addr, m->size,
+					    resp + i * m->size);
+		if (r && !i)
+			break;
+	}
+	srcu_read_unlock(&vcpu->kvm->srcu, idx);
+	return !r || i;
+}
+
+/*
+ * In the receive path, the slot taken (DVM_IO_KERNEL): node 0's devices
+ * answer at once, without waking the proxy. Return: true when answered,
+ * in @reply (@s->resp, which the next access of the vCPU, after this
+ * answer, may reuse); the slot is free again either way.
+ */
+static bool dvm_io_answer_in_kernel(struct dvm_cluster *c, u32 from,
+				    const struct dvm_msg_io *m,
+				    struct dvm_io_slot *s,
+				    struct dvm_reply *reply)
+{
+	struct kvm_dvm *dvm = c->dvm;
+	u32 id = le32_to_cpu(m->vcpu);
+	struct kvm_vcpu *copy = kvm_get_vcpu_by_id(dvm->kvm, id);
+	unsigned long flags;
+	bool done;
+
+	done = copy && dvm_io_in_kernel(copy, m, s->resp);
+	if (done) {
+		dvm_stat_add(&dvm_io_stats(dvm->kvm)->io_in_kernel, 1);
+		trace_dvm_io(dvm->node_id, from, id, m->kind, m->size,
+			     le16_to_cpu(m->count), le64_to_cpu(m->addr), 1, 0);
+		reply->buf = s->resp;
+		reply->len = dvm_io_is_write(m->kind) ? 0 :
+			     m->size * le16_to_cpu(m->count);
+		spin_lock_irqsave(&s->lock, flags);
+		s->state = DVM_IO_IDLE;
+		spin_unlock_irqrestore(&s->lock, flags);
+	}
+	return done;
+}
+
+/*
+ * DVM_MSG_IO on node 0: an access of a vCPU the sender runs, for node 0's
+ * in-kernel devices, or else the proxy of that vCPU. Refused (-EINVAL)
+ * when malformed or not from the vCPU's node, -EBUSY when the vCPU has an
+ * access here already, -ENODEV when this node answers no access.
  */
 int dvm_handle_io(struct dvm_cluster *c, struct dvm_conn *conn,
 		  const struct dvm_wire_msg *msg, const void *payload,
@@ -441,20 +507,25 @@ int dvm_handle_io(struct dvm_cluster *c, struct dvm_conn *conn,
 	if (!s)
 		return dvm_io_reject(dvm, -ENODEV);
 	spin_lock_irqsave(&s->lock, flags);
-	if (s->state != DVM_IO_IDLE) {
+	if (s->state != DVM_IO_IDLE)
 		r = -EBUSY;
-	} else {
-		memcpy(s->req, m, msg->len);
-		s->from = conn->node;
-		s->req_id = msg->req_id;
-		s->cluster = c;
-		/* The proxy looks at @state unlocked: @req before it. */
-		smp_store_release(&s->state, DVM_IO_QUEUED);
-	}
+	else
+		s->state = DVM_IO_KERNEL;
 	spin_unlock_irqrestore(&s->lock, flags);
 	if (r != DVM_REPLY_LATER)
 		return dvm_io_reject(dvm, r);
 	dvm_stat_add(&dvm_io_stats(dvm->kvm)->io_proxied[m->kind], 1);
+	if (dvm_io_answer_in_kernel(c, conn->node, m, s, reply))
+		return 0;
+
+	spin_lock_irqsave(&s->lock, flags);
+	memcpy(s->req, m, msg->len);
+	s->from = conn->node;
+	s->req_id = msg->req_id;
+	s->cluster = c;
+	/* The proxy looks at @state unlocked: @req before it. */
+	smp_store_release(&s->state, DVM_IO_QUEUED);
+	spin_unlock_irqrestore(&s->lock, flags);
 	wake_up(&s->wq);
 	return r;
 }
@@ -516,37 +587,6 @@ static void dvm_io_answer_user(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
 	}
 }
 
-/*
- * Node 0's in-kernel devices first: ioeventfds, coalesced MMIO, IOAPIC,
- * PIC, PIT. Return: true when one answered; reads are in @s->resp.
- */
-static bool dvm_io_in_kernel(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
-{
-	const struct dvm_msg_io *m = (const struct dvm_msg_io *)s->req;
-	int bus = dvm_io_is_pio(m->kind) ? KVM_PIO_BUS : KVM_MMIO_BUS;
-	u32 count = le16_to_cpu(m->count), i;
-	gpa_t addr = le64_to_cpu(m->addr);
-	int idx, r = 0;
-
-	if (!dvm_io_is_pio(m->kind) && m->kind != DVM_IO_MMIO_WRITE &&
-	    m->kind != DVM_IO_MMIO_READ)
-		return false;
-	idx = srcu_read_lock(&vcpu->kvm->srcu);
-	/* A rep access goes to one port: the device that takes the first. */
-	for (i = 0; i < count; i++) {
-		if (dvm_io_is_write(m->kind))
-			r = kvm_io_bus_write(vcpu, bus, addr, m->size,
-					     m->data + i * m->size);
-		else
-			r = kvm_io_bus_read(vcpu, bus, addr, m->size,
-					    s->resp + i * m->size);
-		if (r && !i)
-			break;
-	}
-	srcu_read_unlock(&vcpu->kvm->srcu, idx);
-	return !r || i;
-}
-
 /* The access as the copy's own exit, for node 0's VMM. */
 static void dvm_io_exit(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
 {
@@ -586,6 +626,14 @@ static void dvm_io_exit(struct kvm_vcpu *vcpu, struct dvm_io_slot *s)
 	}
 }
 
+/* An access received and not answered yet: for the proxy, or its VMM. */
+static bool dvm_io_waits(struct dvm_io_slot *s)
+{
+	int state = READ_ONCE(s->state);
+
+	return state == DVM_IO_QUEUED || state == DVM_IO_USER;
+}
+
 /**
  * dvm_io_proxy_cancel_all - node 0 answers every access that waits for it
  * @dvm: the VM's DVM state; the VM is paused or off
@@ -609,12 +657,12 @@ void dvm_io_proxy_cancel_all(struct kvm_dvm *dvm)
 		spin_lock_irqsave(&s->lock, flags);
 		m = (const struct dvm_msg_io *)s->req;
 		len = 0;
-		if (s->state != DVM_IO_IDLE && !dvm_io_is_write(m->kind) &&
+		if (dvm_io_waits(s) && !dvm_io_is_write(m->kind) &&
 		    (dvm_io_is_pio(m->kind) || m->kind == DVM_IO_MMIO_READ))
 			len = m->size * le16_to_cpu(m->count);
 		spin_unlock_irqrestore(&s->lock, flags);
 		/* Answered by the proxy meanwhile: dvm_io_answer() sees it. */
-		if (READ_ONCE(s->state) != DVM_IO_IDLE)
+		if (dvm_io_waits(s))
 			dvm_io_answer(dvm, s, zeros, len);
 		wake_up(&s->wq);
 	}
@@ -778,16 +826,7 @@ static int dvm_io_proxy_wait(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
 		/* Pairs with the handler's release: @req is complete. */
 		if (smp_load_acquire(&s->state) != DVM_IO_QUEUED)
 			continue;
-		if (dvm_io_in_kernel(vcpu, s)) {
-			const struct dvm_msg_io *m = (void *)s->req;
-
-			dvm_stat_add(&dvm_io_stats(vcpu->kvm)->io_in_kernel, 1);
-			dvm_io_trace(dvm, s, s->from, 1, 0);
-			dvm_io_answer(dvm, s, s->resp,
-				      dvm_io_is_write(m->kind) ? 0 :
-				      m->size * le16_to_cpu(m->count));
-			continue;
-		}
+		/* Node 0's devices did not take it (dvm_handle_io()). */
 		dvm_io_exit(vcpu, s);
 		WRITE_ONCE(s->state, DVM_IO_USER);
 		return 0;
