@@ -4,7 +4,7 @@
 
 T := tools
 
-.PHONY: all setup build kernel kernel-debug qemu host-tools selftests \
+.PHONY: all setup build kernel kernel-debug qemu host-tools selftests guest \
 	check check-long lint demo bench deb-pkg clean help
 
 all: build
@@ -15,7 +15,7 @@ help:
 	@echo "make demo    boot a 2-host emulated cluster and show KVM, TCP and RDMA"
 	@echo "make bench   benchmarks: BENCH/RATIO lines, JSON under \$$DVM_CACHE/bench"
 	@echo "make lint    checkpatch on our kernel files and patches"
-	@echo "make build   kernels (release, debug), QEMU, initramfs, selftests"
+	@echo "make build   kernels (release, debug), QEMU, initramfs, selftests, the guest"
 	@echo "make deb-pkg Debian packages of the release kernel (bindeb-pkg)"
 
 setup:
@@ -37,7 +37,10 @@ host-tools: setup
 selftests: setup
 	@$(T)/build-selftests
 
-build: kernel kernel-debug qemu host-tools selftests
+guest: setup
+	@$(T)/build-guest
+
+build: kernel kernel-debug qemu host-tools selftests guest
 
 check:
 	@$(T)/check
