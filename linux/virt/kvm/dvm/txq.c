@@ -104,7 +104,13 @@ void dvm_irq_flush(struct dvm_cluster *c)
 {
 	u32 i;
 
-	atomic_set(&c->dvm->irq_deferred, 0);
+	/*
+	 * A full barrier before reading the counts: a post on another CPU
+	 * either shows its count here or leaves irq_deferred set for its
+	 * own thread's flush (a plain store could land after its increment
+	 * and strand the post).
+	 */
+	atomic_xchg(&c->dvm->irq_deferred, 0);
 	for (i = 0; i < c->nr_nodes; i++)
 		if (c->peers[i].irq_queue && READ_ONCE(c->peers[i].irq_queue->count))
 			dvm_irq_queue_drain(c->peers[i].irq_queue);
