@@ -479,14 +479,36 @@ static void test_pingpong(int n, uint64_t rounds)
 			      n, (unsigned long)rounds);
 }
 
+/* Copies taken away or downgraded while the vCPUs raced, on all nodes. */
+static uint64_t cluster_takes(int n, uint64_t *holds)
+{
+	uint64_t takes = 0;
+	int i;
+
+	*holds = 0;
+	for (i = 0; i < n; i++) {
+		takes += dsm_stat(i, "dvm_dsm_inv_recv") +
+			 dsm_stat(i, "dvm_dsm_upgrades");
+		*holds += dsm_stat(i, "dvm_dsm_holds");
+	}
+	return takes;
+}
+
 static void test_counters(int n, int vcpus, uint64_t iters)
 {
+	uint64_t takes, holds;
+
 	cluster_up_vcpus(n, vcpus);
 	run_all(PROG_COUNTERS, iters);
 	dsm_counters_check(dsm[n - 1].hva, vcpus, iters);
+	takes = cluster_takes(n, &holds);
+	/* Every node wrote the counters' pages: they moved. */
+	DVM_ASSERT(takes >= (uint64_t)n, "only %lu copies moved",
+		   (unsigned long)takes);
 	cluster_down(n);
-	ksft_test_result_pass("%d nodes, %d vCPUs: lock inc, lock xadd, cmpxchg, spinlock: %lu increments each, exact\n",
-			      n, vcpus, (unsigned long)(vcpus * iters));
+	ksft_test_result_pass("%d nodes, %d vCPUs: lock inc, lock xadd, cmpxchg, spinlock: %lu increments each, exact (%lu copies taken or upgraded, %lu held back)\n",
+			      n, vcpus, (unsigned long)(vcpus * iters),
+			      (unsigned long)takes, (unsigned long)holds);
 }
 
 static void test_kvmclock(void)
@@ -499,10 +521,8 @@ static void test_kvmclock(void)
 	ksft_test_result_pass("kvmclock page written by KVM on node 1, owned by node 0 before, read on node 0\n");
 }
 
-static void test_false_sharing(void)
+static void test_false_sharing(uint64_t iters)
 {
-	uint64_t iters = 2000;
-
 	cluster_up(2);
 	run_all(PROG_FALSE_SHARING, iters);
 	DVM_ASSERT(hword(0, PG_FALSE, 0) == iters &&
@@ -1117,6 +1137,21 @@ int main(int argc, char *argv[])
 		test_soak();
 		ksft_finished();
 	}
+	/*
+	 * contention ITERS: the two tests where vCPUs write one page at
+	 * once, longer; on a host with several CPUs a vCPU writes while
+	 * another node's request takes the page away.
+	 */
+	if (argc > 2 && !strcmp(argv[1], "contention")) {
+		uint64_t iters = strtoull(argv[2], NULL, 0) / 16 * 16;
+
+		TEST_REQUIRE(iters > 0);
+		ksft_set_plan(3);
+		test_false_sharing(iters);
+		test_counters(2, 2, iters);
+		test_counters(2, 4, iters);
+		ksft_finished();
+	}
 	ksft_set_plan(19 + NR_RDMA_TESTS);
 
 	test_abi();
@@ -1129,7 +1164,7 @@ int main(int argc, char *argv[])
 	test_pingpong(8, 100);
 	test_counters(2, 2, 400);
 	test_counters(4, 8, 112);
-	test_false_sharing();
+	test_false_sharing(2000);
 	test_kvmclock();
 	test_emulated();
 	test_pin();

@@ -55,6 +55,7 @@ struct kvm_dvm_vm_stat {
 	u64 dsm_fault_sum_ns;
 	u64 dsm_fault_count;
 	u64 dsm_handed_over;
+	u64 dsm_holds;
 	u64 late_replies;
 	/* distributed irqchip */
 	u64 irq_sent[KVM_DVM_STAT_IRQ_MODES];
@@ -162,6 +163,7 @@ struct kvm_dvm_vm_stat {
 			   KVM_STATS_UNIT_SECONDS, -9, 1),		\
 	KVM_DVM_STATS_COUNT(dsm_fault_count),				\
 	KVM_DVM_STATS_COUNT(dsm_handed_over),				\
+	KVM_DVM_STATS_COUNT(dsm_holds),					\
 	KVM_DVM_STATS_COUNT(late_replies),				\
 	KVM_DVM_STATS_DESC(irq_sent, KVM_STATS_TYPE_CUMULATIVE,		\
 			   KVM_STATS_UNIT_NONE, 0, KVM_DVM_STAT_IRQ_MODES),\

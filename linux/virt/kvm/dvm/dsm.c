@@ -57,6 +57,7 @@ struct dvm_dsm_page {
 	u32 version;
 	u16 pins;
 	u8 state;
+	u32 granted;		/* when the copy was installed, dvm_dsm_now() */
 };
 
 /* The manager's directory entry of one page, under dsm->dir_lock. */
@@ -202,6 +203,45 @@ static void dvm_dsm_unlock_mmap(struct dvm_dsm_waiter *dw)
 
 /* Holders: what the manager asks of a node with a copy */
 
+/*
+ * A copy just installed stays at least dvm_dsm_hold_us before the manager
+ * may take it away or make it read-only (Mirage's time window): the vCPU
+ * that faulted for it is woken by its grant, but a request that waited
+ * for the page is woken too and, on a busy CPU, may run first. Without
+ * the window, readers spinning on a page a vCPU wants to write can take
+ * it back before the write retires, every time.
+ */
+#define DVM_DSM_HOLD_MAX_US	10000
+static uint dvm_dsm_hold_us = 200;
+module_param(dvm_dsm_hold_us, uint, 0644);
+MODULE_PARM_DESC(dvm_dsm_hold_us,
+		 "DVM: how long a node keeps a page it was just granted before giving it up (0 to 10000 us)");
+
+/* A clock of about a microsecond (1024 ns), wrapping every 73 minutes. */
+static u32 dvm_dsm_now(void)
+{
+	return (u32)(ktime_get_ns() >> 10);
+}
+
+/*
+ * Under the folio lock, for a copy about to be taken or downgraded: wait
+ * out what is left of its window, the folio lock let go meanwhile.
+ * Returns with the folio locked.
+ */
+static void dvm_dsm_hold(struct dvm_dsm *dsm, struct folio *folio,
+			 struct dvm_dsm_page *pg)
+{
+	u32 hold = min_t(u32, READ_ONCE(dvm_dsm_hold_us), DVM_DSM_HOLD_MAX_US);
+	u32 held = dvm_dsm_now() - pg->granted;
+
+	if (held >= hold)
+		return;
+	folio_unlock(folio);
+	usleep_range(hold - held, hold - held + hold / 4 + 10);
+	folio_lock(folio);
+	dvm_stat_add(&dvm_dsm_stat(dsm)->dsm_holds, 1);
+}
+
 /* How long a holder waits for a DMA pin of its copy to go. */
 #define DVM_DSM_DMA_WAIT_MS	1000
 
@@ -232,6 +272,30 @@ static int dvm_dsm_wait_unpinned(struct dvm_dsm *dsm, struct folio *folio,
 	return 0;
 }
 
+/*
+ * Take every mapping of a copy that is about to be sent or dropped away
+ * (the MMU notifiers take it out of the NPT) before its data is read: a
+ * vCPU on another CPU, or the VMM, could otherwise still write it through
+ * a writable mapping after the copy, and that write would be lost. With
+ * the folio locked no fault maps it again; a DMA pin taken through a
+ * mapping before it went is waited for. Returns with the folio locked.
+ */
+static int dvm_dsm_unmap_unpinned(struct dvm_dsm *dsm, struct folio *folio,
+				  pgoff_t page)
+{
+	struct address_space *mapping = dvm_dsm_mapping(dsm);
+	int r;
+
+	do {
+		r = dvm_dsm_wait_unpinned(dsm, folio, page);
+		if (r)
+			return r;
+		unmap_mapping_range(mapping, (loff_t)page << PAGE_SHIFT,
+				    PAGE_SIZE, 0);
+	} while (folio_maybe_dma_pinned(folio));
+	return 0;
+}
+
 static int dvm_dsm_holder_act(struct dvm_dsm *dsm, pgoff_t page, u8 op,
 			      u32 version, void *data)
 {
@@ -243,6 +307,9 @@ static int dvm_dsm_holder_act(struct dvm_dsm *dsm, pgoff_t page, u8 op,
 	folio = filemap_lock_folio(mapping, page);
 	if (!folio)
 		goto none;
+	if (pg->state == DVM_DSM_MODIFIED ||
+	    (pg->state == DVM_DSM_SHARED && op != DVM_DSM_OP_FETCH_KEEP))
+		dvm_dsm_hold(dsm, folio, pg);
 	while (pg->pins) {
 		folio_unlock(folio);
 		wait_event_idle(dsm->wq, !READ_ONCE(pg->pins) ||
@@ -274,27 +341,24 @@ static int dvm_dsm_holder_act(struct dvm_dsm *dsm, pgoff_t page, u8 op,
 
 	/* A Shared copy that stays Shared changes nothing for its users. */
 	if (op != DVM_DSM_OP_FETCH_KEEP || pg->state == DVM_DSM_MODIFIED) {
-		int busy = dvm_dsm_wait_unpinned(dsm, folio, page);
+		int busy = dvm_dsm_unmap_unpinned(dsm, folio, page);
 
 		if (busy) {
 			r = busy;
 			goto out;
 		}
 	}
+	/* Nobody can write it now: the copy sent is the last version. */
 	if (data)
 		memcpy_from_page(data, folio_page(folio, 0), 0, PAGE_SIZE);
 	trace_dvm_dsm_invalidate(dsm->node_id, page, op, version);
 	if (op == DVM_DSM_OP_FETCH_KEEP) {
 		/* Read-only from now on: the next write faults. */
-		if (pg->state == DVM_DSM_MODIFIED)
-			unmap_mapping_range(mapping, (loff_t)page << PAGE_SHIFT,
-					    PAGE_SIZE, 0);
 		pg->state = DVM_DSM_SHARED;
 	} else {
 		/*
-		 * Unmap it everywhere (the MMU notifiers take it out of the
-		 * NPT) and out of the page cache, which frees it: this is
-		 * the exported way to truncate one locked page.
+		 * Out of the page cache, which frees it: this is the
+		 * exported way to truncate one locked page.
 		 */
 		pg->state = DVM_DSM_INVALID;
 		generic_error_remove_page(mapping, folio_page(folio, 0));
@@ -657,6 +721,7 @@ static int dvm_dsm_install(struct dvm_dsm *dsm, pgoff_t page, bool write,
 	}
 	pg->version = g->version;
 	pg->state = write ? DVM_DSM_MODIFIED : DVM_DSM_SHARED;
+	pg->granted = dvm_dsm_now();
 	folio_unlock(folio);
 	folio_put(folio);
 	return 0;
