@@ -225,6 +225,7 @@ bool kvm_dvm_vcpu_exit(struct kvm_vcpu *vcpu);
 int kvm_dvm_vcpu_run(struct kvm_vcpu *vcpu);
 bool kvm_dvm_io_bus_bypass(struct kvm_vcpu *vcpu);
 bool kvm_dvm_vcpu_remote(struct kvm_vcpu *vcpu);
+bool kvm_dvm_sync_faults(struct kvm *kvm);
 int kvm_dvm_set_memory_region(struct kvm *kvm,
 			      const struct kvm_userspace_memory_region *mem);
 
@@ -280,6 +281,11 @@ kvm_dvm_set_memory_region(struct kvm *kvm,
 }
 
 static inline bool kvm_dvm_vcpu_remote(struct kvm_vcpu *vcpu)
+{
+	return false;
+}
+
+static inline bool kvm_dvm_sync_faults(struct kvm *kvm)
 {
 	return false;
 }

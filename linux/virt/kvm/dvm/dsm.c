@@ -1128,6 +1128,27 @@ static vm_fault_t dvm_dsm_page_mkwrite(struct vm_fault *vmf)
 	return VM_FAULT_NOPAGE;
 }
 
+/**
+ * kvm_dvm_sync_faults - whether @kvm's vCPUs fault guest memory in only
+ *	themselves (no async page faults)
+ * @kvm: the VM
+ *
+ * KVM's async page fault worker faults a page in for writing whatever
+ * the access: on the DSM every read miss would take the page Modified,
+ * away from every other node. And the vCPU retries the access only
+ * after the worker's completion reached it, by which time a busy page
+ * may be gone again. A vCPU that faults itself installs the page, maps
+ * it and enters the guest in one go, within the copy's hold window, so
+ * its access retires. The vCPU waits for the page meanwhile (with
+ * mmap_lock let go: FAULT_FLAG_ALLOW_RETRY).
+ *
+ * Return: true for a VM that uses DVM.
+ */
+bool kvm_dvm_sync_faults(struct kvm *kvm)
+{
+	return READ_ONCE(kvm->dvm);
+}
+
 static const struct vm_operations_struct dvm_dsm_vm_ops = {
 	.fault = dvm_dsm_fault,
 	.page_mkwrite = dvm_dsm_page_mkwrite,
