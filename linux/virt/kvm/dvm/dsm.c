@@ -45,6 +45,11 @@ enum dvm_dsm_state {
 
 /* dvm_dsm_page.flags: a request of this node for the page is underway */
 #define DVM_DSM_FETCHING	0
+/*
+ * dvm_dsm_page.flags: a write found the page read-only here, and its next
+ * fault, read or write, takes it Modified (see dvm_dsm_page_mkwrite())
+ */
+#define DVM_DSM_WANT_WRITE	1
 
 /*
  * This node's view of one page. @state and @version change under the
@@ -722,6 +727,8 @@ static int dvm_dsm_install(struct dvm_dsm *dsm, pgoff_t page, bool write,
 	pg->version = g->version;
 	pg->state = write ? DVM_DSM_MODIFIED : DVM_DSM_SHARED;
 	pg->granted = dvm_dsm_now();
+	if (write)
+		clear_bit(DVM_DSM_WANT_WRITE, &pg->flags);
 	folio_unlock(folio);
 	folio_put(folio);
 	return 0;
@@ -1079,10 +1086,15 @@ static vm_fault_t dvm_dsm_fault(struct vm_fault *vmf)
 
 	if (page >= dsm->nr_pages)
 		return VM_FAULT_SIGBUS;
+	if (test_bit(DVM_DSM_WANT_WRITE, &dsm->pages[page].flags))
+		write = true;
 	for (;;) {
 		folio = filemap_lock_folio(mapping, page);
 		if (folio) {
 			if (dvm_dsm_enough(&dsm->pages[page], write)) {
+				if (write)
+					clear_bit(DVM_DSM_WANT_WRITE,
+						  &dsm->pages[page].flags);
 				vmf->page = folio_file_page(folio, page);
 				return VM_FAULT_LOCKED;
 			}
@@ -1107,7 +1119,10 @@ static vm_fault_t dvm_dsm_fault(struct vm_fault *vmf)
  * A write to a page mapped read-only. page_mkwrite may not let go of
  * mmap_lock (the kernel calls it without FAULT_FLAG_ALLOW_RETRY), so it
  * does not upgrade here: it takes the read-only mappings away and the
- * write faults again, in dvm_dsm_fault(), which may.
+ * write faults again, in dvm_dsm_fault(), which may. An instruction that
+ * reads before it writes (a read-modify-write as TCG runs it) faults for
+ * reading first when it is retried: DVM_DSM_WANT_WRITE makes that fault
+ * take the page Modified too, or the two faults would alternate for ever.
  */
 static vm_fault_t dvm_dsm_page_mkwrite(struct vm_fault *vmf)
 {
@@ -1122,6 +1137,7 @@ static vm_fault_t dvm_dsm_page_mkwrite(struct vm_fault *vmf)
 	}
 	if (dsm->pages[page].state == DVM_DSM_MODIFIED)
 		return VM_FAULT_LOCKED;
+	set_bit(DVM_DSM_WANT_WRITE, &dsm->pages[page].flags);
 	folio_unlock(folio);
 	unmap_mapping_range(dvm_dsm_mapping(dsm), (loff_t)page << PAGE_SHIFT,
 			    PAGE_SIZE, 0);
