@@ -1774,7 +1774,7 @@ int dvm_dsm_pin(struct dvm_dsm *dsm, const struct kvm_dvm_pin *a, bool pin)
  * LEAVE, before it waits for the ioctls using the cluster: whatever waits
  * in the DSM (a PIN's request, a holder's wait for a pin) ends now.
  */
-void dvm_dsm_stop(struct kvm_dvm *dvm)
+static void dvm_dsm_stop(struct kvm_dvm *dvm)
 {
 	lockdep_assert_held(&dvm->lock);
 	if (dvm->dsm)
@@ -1782,7 +1782,7 @@ void dvm_dsm_stop(struct kvm_dvm *dvm)
 }
 
 /* The cluster broke: requests fail from now on. Under c->lock. */
-void dvm_dsm_cluster_broken(struct dvm_cluster *c)
+static void dvm_dsm_cluster_broken(struct dvm_cluster *c)
 {
 	lockdep_assert_held(&c->lock);
 	if (c->dvm->dsm)
@@ -1794,7 +1794,7 @@ void dvm_dsm_cluster_broken(struct dvm_cluster *c)
  * held here stay mapped; faults on the others fail. The file keeps the
  * DSM until it is closed.
  */
-void dvm_dsm_detach(struct kvm_dvm *dvm)
+static void dvm_dsm_detach(struct kvm_dvm *dvm)
 {
 	struct dvm_dsm *dsm = dvm->dsm;
 
@@ -1811,3 +1811,10 @@ void dvm_dsm_detach(struct kvm_dvm *dvm)
 	dsm->c = NULL;
 	up_write(&dsm->c_sem);
 }
+
+const struct dvm_subsys dvm_dsm_subsys = {
+	.name = "dsm",
+	.broken = dvm_dsm_cluster_broken,
+	.leave = dvm_dsm_stop,
+	.detach = dvm_dsm_detach,
+};

@@ -36,21 +36,15 @@ static struct kvm_dvm *kvm_dvm_get(struct kvm *kvm)
 	dvm = kzalloc(sizeof(*dvm), GFP_KERNEL_ACCOUNT);
 	if (!dvm)
 		return NULL;
-	dvm->apic_sent = kvmalloc_array(KVM_DVM_MAX_VCPUS,
-					sizeof(*dvm->apic_sent),
-					GFP_KERNEL_ACCOUNT);
-	if (!dvm->apic_sent || dvm_memslots_alloc(dvm)) {
-		kvfree(dvm->apic_sent);
+	dvm->kvm = kvm;
+	mutex_init(&dvm->lock);
+	dvm->broken_node = KVM_DVM_NO_NODE;
+	if (dvm_subsys_vm_init(dvm)) {
 		kfree(dvm);
 		return NULL;
 	}
-	dvm->kvm = kvm;
-	mutex_init(&dvm->lock);
-	dvm_vm_ctl_init(dvm);
-	dvm->broken_node = KVM_DVM_NO_NODE;
 	if (cmpxchg(&kvm->dvm, NULL, dvm)) {
-		dvm_memslots_free(dvm);
-		kvfree(dvm->apic_sent);
+		dvm_subsys_vm_free(dvm);
 		kfree(dvm);
 		dvm = READ_ONCE(kvm->dvm);
 	}
@@ -188,7 +182,7 @@ static int kvm_dvm_ioctl_join(struct kvm_dvm *dvm, void __user *argp)
 	mutex_unlock(&dvm->lock);
 	if (!r) {
 		join.failed_node = KVM_DVM_NO_NODE;
-		dvm_memslots_start(dvm);
+		dvm_subsys_join(dvm);
 		r = dvm_cluster_join(dvm, &join, addrs);
 		mutex_lock(&dvm->lock);
 		dvm->busy = false;
@@ -249,14 +243,11 @@ static int kvm_dvm_ioctl_set_local_vcpus(struct kvm_dvm *dvm,
 	mutex_unlock(&dvm->lock);
 	if (!r) {
 		/* Waits for the verdict without the lock. */
-		dvm_vm_ctl_place(dvm);
-		r = dvm_clock_alloc(dvm, c);
-		if (!r)
-			r = dvm_memslot_place(dvm, c);
+		r = dvm_subsys_place(dvm, c);
 		if (!r)
 			r = dvm_cluster_place_vcpus(dvm, c, v);
 		if (!r)
-			dvm_clock_start(dvm, c);
+			dvm_subsys_placed(dvm, c);
 		mutex_lock(&dvm->lock);
 		dvm->busy = false;
 		mutex_unlock(&dvm->lock);
@@ -514,10 +505,7 @@ void kvm_dvm_destroy_vm(struct kvm *kvm)
 		dvm_cluster_leave(dvm);
 	mutex_unlock(&dvm->lock);
 	kvm->dvm = NULL;
-	dvm_clock_free(dvm);
-	dvm_memslots_free(dvm);
-	dvm_io_slots_free(dvm);
-	kvfree(dvm->apic_sent);
+	dvm_subsys_vm_free(dvm);
 	kfree(dvm);
 }
 

@@ -416,6 +416,75 @@ int dvm_handle_vcpu_info(struct dvm_cluster *c, struct dvm_conn *conn,
 			 const struct dvm_wire_msg *msg, const void *payload,
 			 struct dvm_reply *reply);
 
+/**
+ * struct dvm_subsys - how one subsystem takes part in the life of a VM
+ *	and of its clusters (subsys.c walks them; the wire table in msg.c
+ *	routes their messages)
+ * @name: for messages
+ * @vm_init: the VM's DVM state is made, at its first DVM ioctl.
+ *	Return: 0 or -ENOMEM.
+ * @vm_free: the VM is destroyed, or a @vm_init failed: no ioctl, vCPU
+ *	or cluster is left. Must accept what @vm_init did not make.
+ * @join: a JOIN starts; the VM is busy, no cluster exists yet
+ * @cluster_init: the JOIN made its cluster; no peer is connected.
+ *	Return: 0 or -ENOMEM.
+ * @cluster_free: the cluster is destroyed: its links are shut, nothing
+ *	posts to it. Must accept what @cluster_init did not make.
+ * @place: SET_LOCAL_VCPUS, before the nodes agree on a placement; no
+ *	lock held, the cluster in use. Return: 0 or an errno for the caller.
+ * @commit: the agreed placement is applied, dvm->lock held; the VM is
+ *	not RUNNING yet. Return: 0 or -ENOMEM.
+ * @placed: the VM is RUNNING; no lock held, the cluster in use
+ * @broken: the cluster broke; c->lock held, must not sleep
+ * @wake: whoever waits on the VM's state is to look again (the cluster
+ *	broke or is being left)
+ * @leave: LEAVE, dvm->lock held, before it waits for the cluster's users:
+ *	whatever waits on the network in this subsystem ends now
+ * @detach: LEAVE, dvm->lock held, no user of the cluster is left: no
+ *	work of this subsystem may touch the cluster after it returns
+ *
+ * Every hook is optional. The hooks that make or start something run in
+ * the order of the table in subsys.c, stopping at the first error; the
+ * others run in the reverse order.
+ */
+struct dvm_subsys {
+	const char *name;
+	int (*vm_init)(struct kvm_dvm *dvm);
+	void (*vm_free)(struct kvm_dvm *dvm);
+	void (*join)(struct kvm_dvm *dvm);
+	int (*cluster_init)(struct dvm_cluster *c);
+	void (*cluster_free)(struct dvm_cluster *c);
+	int (*place)(struct kvm_dvm *dvm, struct dvm_cluster *c);
+	int (*commit)(struct kvm_dvm *dvm);
+	void (*placed)(struct kvm_dvm *dvm, struct dvm_cluster *c);
+	void (*broken)(struct dvm_cluster *c);
+	void (*wake)(struct kvm_dvm *dvm);
+	void (*leave)(struct kvm_dvm *dvm);
+	void (*detach)(struct kvm_dvm *dvm);
+};
+
+extern const struct dvm_subsys dvm_dsm_subsys;
+extern const struct dvm_subsys dvm_irq_queue_subsys;
+extern const struct dvm_subsys dvm_apic_subsys;
+extern const struct dvm_subsys dvm_io_subsys;
+extern const struct dvm_subsys dvm_vm_ctl_subsys;
+extern const struct dvm_subsys dvm_clock_subsys;
+extern const struct dvm_subsys dvm_memslot_subsys;
+
+/* subsys.c: every subsystem's hook, in order */
+int dvm_subsys_vm_init(struct kvm_dvm *dvm);
+void dvm_subsys_vm_free(struct kvm_dvm *dvm);
+void dvm_subsys_join(struct kvm_dvm *dvm);
+int dvm_subsys_cluster_init(struct dvm_cluster *c);
+void dvm_subsys_cluster_free(struct dvm_cluster *c);
+int dvm_subsys_place(struct kvm_dvm *dvm, struct dvm_cluster *c);
+int dvm_subsys_commit(struct kvm_dvm *dvm);
+void dvm_subsys_placed(struct kvm_dvm *dvm, struct dvm_cluster *c);
+void dvm_subsys_broken(struct dvm_cluster *c);
+void dvm_subsys_wake(struct kvm_dvm *dvm);
+void dvm_subsys_leave(struct kvm_dvm *dvm);
+void dvm_subsys_detach(struct kvm_dvm *dvm);
+
 /* placement.c */
 void dvm_placement_judge(u32 nr_nodes, struct dvm_vcpu_claim *const *claims,
 			 struct dvm_msg_verdict *v);
@@ -436,8 +505,6 @@ void dvm_apic_mirror_write(struct kvm_vcpu *vcpu,
 			   const struct dvm_apic_regs *r);
 
 /* arch io.c: I/O forwarding to node 0 */
-int dvm_io_slots_alloc(struct kvm_dvm *dvm);
-void dvm_io_slots_free(struct kvm_dvm *dvm);
 int dvm_io_proxy_run(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
 int dvm_io_resume(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
 bool dvm_io_forwards(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
@@ -450,22 +517,14 @@ int dvm_handle_io(struct dvm_cluster *c, struct dvm_conn *conn,
 		  struct dvm_reply *reply);
 
 /* arch clock.c: this node's guest TSC and kvmclock follow node 0's */
-int dvm_clock_alloc(struct kvm_dvm *dvm, struct dvm_cluster *c);
-void dvm_clock_start(struct kvm_dvm *dvm, struct dvm_cluster *c);
 void dvm_clock_vcpu_run(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
 			bool loaded);
-void dvm_clock_stop(struct kvm_dvm *dvm);
-void dvm_clock_free(struct kvm_dvm *dvm);
 int dvm_clock_realign(struct kvm_dvm *dvm, struct dvm_cluster *c);
 int dvm_handle_clock(struct dvm_cluster *c, struct dvm_conn *conn,
 		     const struct dvm_wire_msg *msg, const void *payload,
 		     struct dvm_reply *reply);
 
 /* lifecycle.c: VM-wide pause, resume, reset and power-off */
-void dvm_vm_ctl_init(struct kvm_dvm *dvm);
-void dvm_vm_ctl_place(struct kvm_dvm *dvm);
-void dvm_vm_ctl_stop(struct kvm_dvm *dvm);
-void dvm_vm_ctl_wake(struct kvm_dvm *dvm);
 int dvm_vm_control(struct kvm_dvm *dvm, struct dvm_cluster *c,
 		   struct kvm_dvm_vm_control *ctl);
 int dvm_vm_enter(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu);
@@ -477,14 +536,9 @@ int dvm_handle_vm_control(struct dvm_cluster *c, struct dvm_conn *conn,
 			  struct dvm_reply *reply);
 
 /* memslot.c: node 0's guest memory map on every node */
-int dvm_memslots_alloc(struct kvm_dvm *dvm);
-void dvm_memslots_start(struct kvm_dvm *dvm);
-void dvm_memslots_stop(struct kvm_dvm *dvm);
-void dvm_memslots_free(struct kvm_dvm *dvm);
 int dvm_memslot_set(struct kvm_dvm *dvm, struct dvm_cluster *c,
 		    struct file *file,
 		    const struct kvm_userspace_memory_region *mem);
-int dvm_memslot_place(struct kvm_dvm *dvm, struct dvm_cluster *c);
 int dvm_handle_memslot(struct dvm_cluster *c, struct dvm_conn *conn,
 		       const struct dvm_wire_msg *msg, const void *payload,
 		       struct dvm_reply *reply);
@@ -500,9 +554,7 @@ bool dvm_vcpu_runs_here(struct kvm_dvm *dvm, u32 vcpu_id);
 
 /* txq.c */
 int dvm_irq_post(struct dvm_cluster *c, u32 node, const struct dvm_wire_irq *e);
-int dvm_irq_queues_alloc(struct dvm_cluster *c);
 void dvm_irq_flush(struct dvm_cluster *c);
-void dvm_irq_queues_free(struct dvm_cluster *c);
 
 /* auth.c */
 int dvm_auth_init(struct dvm_cluster *c, const u8 *key, u32 key_len);
@@ -577,9 +629,6 @@ int dvm_dsm_create(struct kvm_dvm *dvm, const struct kvm_dvm_memory *m);
 struct file *dvm_dsm_get_file(struct kvm_dvm *dvm);
 struct file *dvm_dsm_file_get(struct dvm_cluster *c);
 int dvm_dsm_pin(struct dvm_dsm *dsm, const struct kvm_dvm_pin *a, bool pin);
-void dvm_dsm_stop(struct kvm_dvm *dvm);
-void dvm_dsm_cluster_broken(struct dvm_cluster *c);
-void dvm_dsm_detach(struct kvm_dvm *dvm);
 int dvm_handle_dsm_req(struct dvm_cluster *c, struct dvm_conn *conn,
 		       const struct dvm_wire_msg *msg, const void *payload,
 		       struct dvm_reply *reply);

@@ -482,7 +482,7 @@ int dvm_handle_vm_control(struct dvm_cluster *c, struct dvm_conn *conn,
 	return r;
 }
 
-void dvm_vm_ctl_init(struct kvm_dvm *dvm)
+static int dvm_vm_ctl_init(struct kvm_dvm *dvm)
 {
 	struct dvm_vm_ctl *ctl = &dvm->ctl;
 
@@ -490,24 +490,25 @@ void dvm_vm_ctl_init(struct kvm_dvm *dvm)
 	spin_lock_init(&ctl->lock);
 	init_waitqueue_head(&ctl->wq);
 	INIT_WORK(&ctl->work, dvm_vm_ctl_work);
+	return 0;
 }
 
 /* Before a placement: the VM runs, nothing is to reset. */
-void dvm_vm_ctl_place(struct kvm_dvm *dvm)
+static int dvm_vm_ctl_place(struct kvm_dvm *dvm, struct dvm_cluster *c)
 {
 	WRITE_ONCE(dvm->ctl.state, DVM_VM_RUNNING);
 	bitmap_zero(dvm->ctl.reset, KVM_DVM_MAX_VCPUS);
+	return 0;
 }
 
 /* The cluster broke or was left: parked vCPUs and the waits look again. */
-void dvm_vm_ctl_wake(struct kvm_dvm *dvm)
+static void dvm_vm_ctl_wake(struct kvm_dvm *dvm)
 {
-	if (dvm)
-		wake_up_all(&dvm->ctl.wq);
+	wake_up_all(&dvm->ctl.wq);
 }
 
 /* After LEAVE, no user of the cluster left: no request runs any more. */
-void dvm_vm_ctl_stop(struct kvm_dvm *dvm)
+static void dvm_vm_ctl_stop(struct kvm_dvm *dvm)
 {
 	struct dvm_vm_ctl *ctl = &dvm->ctl;
 
@@ -516,3 +517,11 @@ void dvm_vm_ctl_stop(struct kvm_dvm *dvm)
 	ctl->op = 0;
 	spin_unlock(&ctl->lock);
 }
+
+const struct dvm_subsys dvm_vm_ctl_subsys = {
+	.name = "vm_control",
+	.vm_init = dvm_vm_ctl_init,
+	.place = dvm_vm_ctl_place,
+	.wake = dvm_vm_ctl_wake,
+	.detach = dvm_vm_ctl_stop,
+};

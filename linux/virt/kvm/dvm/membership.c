@@ -161,8 +161,8 @@ static void dvm_kick_vcpus(struct kvm_dvm *dvm)
 	kvm_make_all_cpus_request(kvm, KVM_REQ_DVM_BROKEN);
 	/* Wakes vCPUs blocked in HLT, which do not look at other requests. */
 	kvm_make_all_cpus_request(kvm, KVM_REQ_UNBLOCK);
-	/* And those parked in a paused VM (lifecycle.c). */
-	dvm_vm_ctl_wake(dvm);
+	/* And those parked in a paused VM, or waiting in a subsystem. */
+	dvm_subsys_wake(dvm);
 }
 
 static bool dvm_set_broken(struct kvm_dvm *dvm)
@@ -201,7 +201,7 @@ bool dvm_break_locked(struct dvm_cluster *c, u32 node, int err)
 	WRITE_ONCE(dvm->broken_node, node);
 	WRITE_ONCE(dvm->broken_error, err);
 	dvm_set_broken(dvm);
-	dvm_dsm_cluster_broken(c);
+	dvm_subsys_broken(c);
 	return true;
 }
 
@@ -390,7 +390,7 @@ static void dvm_cluster_destroy(struct dvm_cluster *c, bool started)
 	/* A heartbeat blocked in a send ended with its connection. */
 	for (i = 0; i < c->nr_nodes; i++)
 		cancel_work_sync(&c->peers[i].hb_work);
-	dvm_irq_queues_free(c);
+	dvm_subsys_cluster_free(c);
 	dvm_calls_fail(c, KVM_DVM_NO_NODE, -ENOLINK);
 	WARN_ON_ONCE(!xa_empty(&c->calls));
 	xa_destroy(&c->calls);
@@ -533,7 +533,7 @@ int dvm_cluster_join(struct kvm_dvm *dvm, struct kvm_dvm_join *join,
 		r = -EOPNOTSUPP;
 		goto fail;
 	}
-	r = dvm_irq_queues_alloc(c);
+	r = dvm_subsys_cluster_init(c);
 	if (r)
 		goto fail;
 	r = dvm_auth_init(c, join->key, join->key_len);
@@ -609,7 +609,7 @@ void dvm_cluster_leave(struct kvm_dvm *dvm)
 	synchronize_rcu();
 
 	dvm->leaving = true;
-	dvm_dsm_stop(dvm);
+	dvm_subsys_leave(dvm);
 	dvm_calls_close(c, -ENOLINK);
 	wake_up_all(&c->wq);
 	mutex_unlock(&dvm->lock);
@@ -617,10 +617,7 @@ void dvm_cluster_leave(struct kvm_dvm *dvm)
 	mutex_lock(&dvm->lock);
 	dvm->leaving = false;
 
-	dvm_clock_stop(dvm);
-	dvm_vm_ctl_stop(dvm);
-	dvm_memslots_stop(dvm);
-	dvm_dsm_detach(dvm);
+	dvm_subsys_detach(dvm);
 	dvm->cluster = NULL;
 	dvm_cluster_destroy(c, true);
 }

@@ -356,7 +356,7 @@ int dvm_handle_memslot(struct dvm_cluster *c, struct dvm_conn *conn,
  * Return: 0, or the first slot's errno (-ENXIO: the VMM did not map the
  * memory file where node 0's slots are).
  */
-int dvm_memslot_place(struct kvm_dvm *dvm, struct dvm_cluster *c)
+static int dvm_memslot_place(struct kvm_dvm *dvm, struct dvm_cluster *c)
 {
 	struct dvm_memslots *ms = dvm->memslots;
 	int r = 0;
@@ -373,7 +373,7 @@ int dvm_memslot_place(struct kvm_dvm *dvm, struct dvm_cluster *c)
 	return r;
 }
 
-int dvm_memslots_alloc(struct kvm_dvm *dvm)
+static int dvm_memslots_alloc(struct kvm_dvm *dvm)
 {
 	struct dvm_memslots *ms;
 
@@ -389,7 +389,7 @@ int dvm_memslots_alloc(struct kvm_dvm *dvm)
 }
 
 /* A JOIN starts from an empty table. */
-void dvm_memslots_start(struct kvm_dvm *dvm)
+static void dvm_memslots_start(struct kvm_dvm *dvm)
 {
 	struct dvm_memslots *ms = dvm->memslots;
 
@@ -407,7 +407,7 @@ void dvm_memslots_start(struct kvm_dvm *dvm)
  * dropped (their node waits no more), and none is taken any more. The
  * slots made stay KVM's.
  */
-void dvm_memslots_stop(struct kvm_dvm *dvm)
+static void dvm_memslots_stop(struct kvm_dvm *dvm)
 {
 	struct dvm_memslots *ms = dvm->memslots;
 	struct dvm_memslot_update *u, *n;
@@ -424,9 +424,18 @@ void dvm_memslots_stop(struct kvm_dvm *dvm)
 		kfree(u);
 }
 
-void dvm_memslots_free(struct kvm_dvm *dvm)
+static void dvm_memslots_free(struct kvm_dvm *dvm)
 {
 	dvm_memslots_stop(dvm);
 	kvfree(dvm->memslots);
 	dvm->memslots = NULL;
 }
+
+const struct dvm_subsys dvm_memslot_subsys = {
+	.name = "memslot",
+	.vm_init = dvm_memslots_alloc,
+	.vm_free = dvm_memslots_free,
+	.join = dvm_memslots_start,
+	.place = dvm_memslot_place,
+	.detach = dvm_memslots_stop,
+};

@@ -373,10 +373,7 @@ static int dvm_apply_placement(struct kvm_dvm *dvm, struct dvm_cluster *c,
 	dvm->nr_vcpus = nr_vcpus;
 	bitmap_copy(dvm->local, local, KVM_DVM_MAX_VCPUS);
 	memcpy(dvm->vcpu_node, c->verdict_nodes, sizeof(dvm->vcpu_node));
-	/* Nothing sent yet: every owner publishes its vCPUs' APICs. */
-	memset(dvm->apic_sent, 0xff,
-	       KVM_DVM_MAX_VCPUS * sizeof(*dvm->apic_sent));
-	r = dvm_io_slots_alloc(dvm);
+	r = dvm_subsys_commit(dvm);
 	if (r)
 		goto out;
 	/* The vCPU hooks read @local once they see RUNNING. */

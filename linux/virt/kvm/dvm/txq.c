@@ -166,7 +166,7 @@ int dvm_irq_post(struct dvm_cluster *c, u32 node, const struct dvm_wire_irq *e)
 }
 
 /* With the cluster, before any peer can be sent to. */
-int dvm_irq_queues_alloc(struct dvm_cluster *c)
+static int dvm_irq_queues_alloc(struct dvm_cluster *c)
 {
 	struct dvm_irq_queue *q;
 	u32 i;
@@ -192,7 +192,7 @@ int dvm_irq_queues_alloc(struct dvm_cluster *c)
  * When the cluster is destroyed: nothing posts any more (the VM's live
  * pointer was cleared and RCU waited for), the links are shut.
  */
-void dvm_irq_queues_free(struct dvm_cluster *c)
+static void dvm_irq_queues_free(struct dvm_cluster *c)
 {
 	struct dvm_irq_queue *q;
 	u32 i;
@@ -207,3 +207,9 @@ void dvm_irq_queues_free(struct dvm_cluster *c)
 		c->peers[i].irq_queue = NULL;
 	}
 }
+
+const struct dvm_subsys dvm_irq_queue_subsys = {
+	.name = "irq_queue",
+	.cluster_init = dvm_irq_queues_alloc,
+	.cluster_free = dvm_irq_queues_free,
+};

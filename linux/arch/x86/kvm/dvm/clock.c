@@ -339,7 +339,7 @@ static void dvm_clock_work(struct work_struct *work)
 }
 
 /* Before placement, on nodes other than 0: nothing fails after it. */
-int dvm_clock_alloc(struct kvm_dvm *dvm, struct dvm_cluster *c)
+static int dvm_clock_alloc(struct kvm_dvm *dvm, struct dvm_cluster *c)
 {
 	struct dvm_clock *clk;
 
@@ -363,7 +363,7 @@ int dvm_clock_alloc(struct kvm_dvm *dvm, struct dvm_cluster *c)
  * dvm_clock_period_ms. A failed check is counted (the cluster breaks if a
  * peer is lost) and retried by the next.
  */
-void dvm_clock_start(struct kvm_dvm *dvm, struct dvm_cluster *c)
+static void dvm_clock_start(struct kvm_dvm *dvm, struct dvm_cluster *c)
 {
 	struct dvm_clock *clk = dvm->clock;
 
@@ -402,7 +402,7 @@ int dvm_clock_realign(struct kvm_dvm *dvm, struct dvm_cluster *c)
 }
 
 /* The VM left RUNNING for good (LEAVE, or its destruction): no more checks. */
-void dvm_clock_stop(struct kvm_dvm *dvm)
+static void dvm_clock_stop(struct kvm_dvm *dvm)
 {
 	struct dvm_clock *clk = dvm->clock;
 
@@ -412,9 +412,17 @@ void dvm_clock_stop(struct kvm_dvm *dvm)
 	bitmap_zero(clk->tsc_pending, KVM_DVM_MAX_VCPUS);
 }
 
-void dvm_clock_free(struct kvm_dvm *dvm)
+static void dvm_clock_free(struct kvm_dvm *dvm)
 {
 	dvm_clock_stop(dvm);
 	kfree(dvm->clock);
 	dvm->clock = NULL;
 }
+
+const struct dvm_subsys dvm_clock_subsys = {
+	.name = "clock",
+	.vm_free = dvm_clock_free,
+	.place = dvm_clock_alloc,
+	.placed = dvm_clock_start,
+	.detach = dvm_clock_stop,
+};

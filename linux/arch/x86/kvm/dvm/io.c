@@ -111,7 +111,7 @@ static bool dvm_io_is_write(u8 kind)
  *
  * Return: 0 or -ENOMEM.
  */
-int dvm_io_slots_alloc(struct kvm_dvm *dvm)
+static int dvm_io_slots_alloc(struct kvm_dvm *dvm)
 {
 	struct dvm_io_slot *s;
 	u32 id;
@@ -147,7 +147,7 @@ int dvm_io_slots_alloc(struct kvm_dvm *dvm)
 }
 
 /* When the VM is destroyed: no vCPU runs, no cluster is left. */
-void dvm_io_slots_free(struct kvm_dvm *dvm)
+static void dvm_io_slots_free(struct kvm_dvm *dvm)
 {
 	u32 id;
 
@@ -158,6 +158,12 @@ void dvm_io_slots_free(struct kvm_dvm *dvm)
 	kvfree(dvm->io);
 	dvm->io = NULL;
 }
+
+const struct dvm_subsys dvm_io_subsys = {
+	.name = "io",
+	.vm_free = dvm_io_slots_free,
+	.commit = dvm_io_slots_alloc,
+};
 
 static struct dvm_io_slot *dvm_io_slot(struct kvm_dvm *dvm, u32 id)
 {

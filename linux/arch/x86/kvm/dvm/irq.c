@@ -527,6 +527,36 @@ void dvm_arch_vcpu_sync(struct kvm_dvm *dvm, struct kvm_vcpu *vcpu,
 	*sent = now;
 }
 
+/* The registers each local vCPU's owner sent last, one entry per vCPU id. */
+static int dvm_apic_sent_alloc(struct kvm_dvm *dvm)
+{
+	dvm->apic_sent = kvmalloc_array(KVM_DVM_MAX_VCPUS,
+					sizeof(*dvm->apic_sent),
+					GFP_KERNEL_ACCOUNT);
+	return dvm->apic_sent ? 0 : -ENOMEM;
+}
+
+static void dvm_apic_sent_free(struct kvm_dvm *dvm)
+{
+	kvfree(dvm->apic_sent);
+	dvm->apic_sent = NULL;
+}
+
+/* A new placement: nothing sent yet, every owner publishes its vCPUs. */
+static int dvm_apic_sent_reset(struct kvm_dvm *dvm)
+{
+	memset(dvm->apic_sent, 0xff,
+	       KVM_DVM_MAX_VCPUS * sizeof(*dvm->apic_sent));
+	return 0;
+}
+
+const struct dvm_subsys dvm_apic_subsys = {
+	.name = "apic",
+	.vm_init = dvm_apic_sent_alloc,
+	.vm_free = dvm_apic_sent_free,
+	.commit = dvm_apic_sent_reset,
+};
+
 /* APIC mirrors: the other nodes' side */
 
 static bool dvm_apic_base_ok(struct kvm_vcpu *vcpu, u64 base)
