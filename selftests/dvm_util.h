@@ -242,6 +242,14 @@ static inline void dvm_key(uint8_t *key, bool flip)
 /* struct kvm_dvm_join::flags of the joins dvm_join_init() prepares. */
 static uint32_t dvm_join_flags;
 
+/*
+ * The peer timeout of the joins dvm_join_init() prepares. The tests run
+ * up to 8 nodes in one emulated host, debug kernels included, where a
+ * heartbeat may wait seconds for a CPU: a 3 s default would break
+ * clusters that are only slow. Tests of loss detection set their own.
+ */
+#define DVM_TEST_PEER_TIMEOUT_MS	20000
+
 static inline void dvm_join_init(struct kvm_dvm_join *j, uint32_t node_id,
 				 uint32_t nr_nodes,
 				 struct kvm_dvm_node_addr *addrs,
@@ -253,6 +261,7 @@ static inline void dvm_join_init(struct kvm_dvm_join *j, uint32_t node_id,
 	j->nr_nodes = nr_nodes;
 	j->transport = transport;
 	j->connect_timeout_ms = timeout_ms;
+	j->peer_timeout_ms = DVM_TEST_PEER_TIMEOUT_MS;
 	j->key_len = DVM_KEY_LEN;
 	dvm_key(j->key, false);
 	j->addrs = (uint64_t)(unsigned long)addrs;
