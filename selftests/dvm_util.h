@@ -628,6 +628,21 @@ static inline void dvm_run_done(struct kvm_vcpu *vcpu, const char *what)
 		   what, vcpu->id, (unsigned long)cmd);
 }
 
+/* The kvm module's parameter @name, an unsigned number. */
+static inline unsigned int dvm_kvm_param_read(const char *name)
+{
+	unsigned int val;
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/kvm/parameters/%s", name);
+	f = fopen(path, "r");
+	DVM_ASSERT(f, "%s: %s", path, strerror(errno));
+	DVM_ASSERT(fscanf(f, "%u", &val) == 1, "read %s", path);
+	fclose(f);
+	return val;
+}
+
 /* Writes @val to the kvm module's parameter @name (as root). */
 static inline void dvm_kvm_param_write(const char *name, unsigned int val)
 {
