@@ -208,8 +208,8 @@ bool dvm_break_locked(struct dvm_cluster *c, u32 node, int err)
 /* After dvm_break_locked(): fail every request, wake every wait. */
 void dvm_broken_notify(struct dvm_cluster *c, u32 node, int err)
 {
-	pr_debug("kvm-dvm: node %u: cluster broken, node %u lost (%d)\n",
-		 c->node_id, node, err);
+	pr_info("kvm-dvm: node %u: cluster broken, node %u lost (%d)\n",
+		c->node_id, node, err);
 	dvm_calls_close(c, -ENOLINK);
 	wake_up_all(&c->wq);
 	dvm_kick_vcpus(c->dvm);

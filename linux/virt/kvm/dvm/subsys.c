@@ -36,6 +36,15 @@ static const struct dvm_subsys *dvm_subsys_rev(unsigned int i)
 	return i < n ? dvm_subsystems[n - 1 - i] : NULL;
 }
 
+/* Names the subsystem whose hook failed (dynamic debug: kvm-dvm subsys). */
+static int dvm_subsys_check(const struct dvm_subsys *s, const char *hook,
+			    int r)
+{
+	if (r)
+		pr_debug("kvm-dvm: %s: %s failed: %d\n", s->name, hook, r);
+	return r;
+}
+
 /* Return: 0, or -ENOMEM with nothing of the VM's DVM state left made. */
 int dvm_subsys_vm_init(struct kvm_dvm *dvm)
 {
@@ -45,7 +54,8 @@ int dvm_subsys_vm_init(struct kvm_dvm *dvm)
 
 	for (i = 0; !r && (s = dvm_subsys_fwd(i)); i++)
 		if (s->vm_init)
-			r = s->vm_init(dvm);
+			r = dvm_subsys_check(s, "vm_init",
+					     s->vm_init(dvm));
 	if (r)
 		dvm_subsys_vm_free(dvm);
 	return r;
@@ -80,7 +90,8 @@ int dvm_subsys_cluster_init(struct dvm_cluster *c)
 
 	for (i = 0; !r && (s = dvm_subsys_fwd(i)); i++)
 		if (s->cluster_init)
-			r = s->cluster_init(c);
+			r = dvm_subsys_check(s, "cluster_init",
+					     s->cluster_init(c));
 	return r;
 }
 
@@ -102,7 +113,8 @@ int dvm_subsys_place(struct kvm_dvm *dvm, struct dvm_cluster *c)
 
 	for (i = 0; !r && (s = dvm_subsys_fwd(i)); i++)
 		if (s->place)
-			r = s->place(dvm, c);
+			r = dvm_subsys_check(s, "place",
+					     s->place(dvm, c));
 	return r;
 }
 
@@ -115,7 +127,8 @@ int dvm_subsys_commit(struct kvm_dvm *dvm)
 	lockdep_assert_held(&dvm->lock);
 	for (i = 0; !r && (s = dvm_subsys_fwd(i)); i++)
 		if (s->commit)
-			r = s->commit(dvm);
+			r = dvm_subsys_check(s, "commit",
+					     s->commit(dvm));
 	return r;
 }
 
