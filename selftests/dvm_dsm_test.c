@@ -18,6 +18,7 @@
 enum {
 	PROG_PINGPONG, PROG_COUNTERS, PROG_KVMCLOCK, PROG_FALSE_SHARING,
 	PROG_USER, PROG_EMULATED, PROG_READ_ONE, PROG_ALIAS, PROG_SOAK,
+	PROG_GUEST_PT,
 };
 
 /*
@@ -45,6 +46,9 @@ enum {
 #define PG_FALSE	44
 #define PG_PINNED	50
 #define PG_ALIAS	52
+#define PG_PT		54	/* a guest page table */
+#define PG_TARGET	55	/* 2 pages, mapped by PG_PT in turn */
+#define PG_PT_TURN	57
 #define USER_WORD(p, w)	((p) * 1000 + (w))
 #define EMULATED_MAGIC	0x5eed5eedcafef00dULL
 
@@ -211,6 +215,73 @@ static void guest_soak(uint64_t id)
 	GUEST_DONE();
 }
 
+/*
+ * Guest page tables in the coherent memory: page PG_PT is the last-level
+ * table of the 2 MiB at PT_GVA (every node's upper tables point at it).
+ * The two vCPUs take turns: one points PT_GVA at the other target page
+ * and reads through it, then the other flushes its TLB as a guest kernel
+ * does after a mapping changed (INVLPG, or a CR3 reload on odd rounds)
+ * and must read the new target. Under shadow paging each node's KVM
+ * built its shadow of PG_PT from its own copy; a write on another node
+ * never traps here, so the copy's invalidation has to drop that shadow.
+ */
+#define PT_GVA		(DSM_GVA + (3ULL << 30))
+#define PT_INDEX	((PT_GVA >> 12) & 511)
+#define TARGET_MAGIC	0x7a67e7f00d000000ULL
+#define PT_FLAGS	(PTE_PRESENT_MASK | PTE_WRITABLE_MASK | \
+			 PTE_ACCESSED_MASK | PTE_DIRTY_MASK)
+
+static uint64_t pt_target_pte(uint64_t t)
+{
+	return (DSM_GPA + (PG_TARGET + t) * 4096) | PT_FLAGS;
+}
+
+static void pt_flush(uint64_t round)
+{
+	uint64_t cr3;
+
+	if (round & 1) {
+		asm volatile("mov %%cr3, %0; mov %0, %%cr3"
+			     : "=r"(cr3) : : "memory");
+	} else {
+		asm volatile("invlpg (%0)" : : "r"(PT_GVA) : "memory");
+	}
+}
+
+static void guest_pt(uint64_t id, uint64_t rounds)
+{
+	uint64_t *turn = dsm_word(PG_PT_TURN, 0), r, t;
+	uint64_t *ready = dsm_word(PG_PT_TURN, 1);
+	uint64_t *via = (uint64_t *)PT_GVA;
+
+	/* Both nodes build their shadow of the table (target 0) first. */
+	GUEST_ASSERT_1(READ_ONCE(*via) == TARGET_MAGIC, READ_ONCE(*via));
+	__atomic_fetch_add(ready, 1, __ATOMIC_SEQ_CST);
+	while (READ_ONCE(*ready) != 2)
+		asm volatile("pause");
+	for (r = 0; r < rounds; r++) {
+		t = (r + 1) & 1;
+		if (r % 2 == id) {
+			while (READ_ONCE(*turn) != 2 * r)
+				asm volatile("pause");
+			WRITE_ONCE(*dsm_word(PG_PT, PT_INDEX),
+				   pt_target_pte(t));
+			asm volatile("invlpg (%0)" : : "r"(PT_GVA) : "memory");
+			GUEST_ASSERT_2(READ_ONCE(*via) == (TARGET_MAGIC | t),
+				       READ_ONCE(*via), r);
+			WRITE_ONCE(*turn, 2 * r + 1);
+		} else {
+			while (READ_ONCE(*turn) != 2 * r + 1)
+				asm volatile("pause");
+			pt_flush(r);
+			GUEST_ASSERT_2(READ_ONCE(*via) == (TARGET_MAGIC | t),
+				       READ_ONCE(*via), r);
+			WRITE_ONCE(*turn, 2 * r + 2);
+		}
+	}
+	GUEST_DONE();
+}
+
 static void guest_main(uint64_t prog, uint64_t id, uint64_t nr,
 		       uint64_t iters)
 {
@@ -241,6 +312,9 @@ static void guest_main(uint64_t prog, uint64_t id, uint64_t nr,
 		break;
 	case PROG_SOAK:
 		guest_soak(id);
+		break;
+	case PROG_GUEST_PT:
+		guest_pt(id, iters);
 		break;
 	default:
 		GUEST_ASSERT_1(0, prog);
@@ -708,6 +782,62 @@ static void test_user_rmw(void)
 	cluster_down(2);
 	ksft_test_result_pass("userspace read-modify-write on %d shared pages: each upgraded once, no fault loop\n",
 			      RMW_PAGES);
+}
+
+/* @vm's page-directory entry for @gva (its upper tables exist). */
+static uint64_t *pt_pde(struct kvm_vm *vm, uint64_t gva)
+{
+	uint64_t *t = addr_gpa2hva(vm, vm->pgd);
+	int shift;
+
+	for (shift = 39; shift > 21; shift -= 9) {
+		uint64_t e = t[(gva >> shift) & 511];
+
+		DVM_ASSERT(e & PTE_PRESENT_MASK, "no table for %lx at level %d",
+			   (unsigned long)gva, shift);
+		t = addr_gpa2hva(vm, PTE_GET_PFN(e) << vm->page_shift);
+	}
+	return &t[(gva >> 21) & 511];
+}
+
+/*
+ * Guest page tables in the coherent memory, changed on one node while
+ * the other has used them (guest_pt()). With shadow paging
+ * (kvm_amd.npt=0, make check's shadow stage) each node's KVM shadows
+ * the table: asserted that both nodes did, and that every round's
+ * change took the table away from the node that had it.
+ */
+static void test_guest_pt(uint64_t rounds)
+{
+	bool shadow = !dvm_npt_enabled();
+	uint64_t inv, zaps = 0;
+	int i;
+
+	cluster_up(2);
+	for (i = 0; i < 2; i++) {
+		virt_pg_map(nodes[i].vm, PT_GVA, DSM_GPA + PG_TARGET * 4096);
+		*pt_pde(nodes[i].vm, PT_GVA) = (DSM_GPA + PG_PT * 4096) |
+					       PT_FLAGS;
+	}
+	WRITE_ONCE(*hptr(0, PG_TARGET, 0), TARGET_MAGIC);
+	WRITE_ONCE(*hptr(0, PG_TARGET + 1, 0), TARGET_MAGIC | 1);
+	WRITE_ONCE(*hptr(0, PG_PT, PT_INDEX), pt_target_pte(0));
+	inv = dsm_stat(0, "dvm_dsm_inv_recv") + dsm_stat(1, "dvm_dsm_inv_recv");
+	run_all(PROG_GUEST_PT, rounds);
+	inv = dsm_stat(0, "dvm_dsm_inv_recv") + dsm_stat(1, "dvm_dsm_inv_recv") -
+	      inv;
+	/* Each round's writer took the table and the turn page. */
+	DVM_ASSERT(inv >= rounds, "%lu rounds, %lu copies taken",
+		   (unsigned long)rounds, (unsigned long)inv);
+	for (i = 0; shadow && i < 2; i++)
+		zaps += dsm_stat(i, "dvm_dsm_shadow_zaps");
+	DVM_ASSERT(!shadow || zaps >= rounds,
+		   "shadow paging: %lu rounds, %lu shadowed tables dropped",
+		   (unsigned long)rounds, (unsigned long)zaps);
+	cluster_down(2);
+	ksft_test_result_pass("guest page tables in the memory, changed on one node and used on the other after INVLPG or a CR3 reload, %lu rounds: %s paging, %lu copies taken, %lu shadow pages dropped\n",
+			      (unsigned long)rounds, shadow ? "shadow" : "nested",
+			      (unsigned long)inv, (unsigned long)zaps);
 }
 
 static sigjmp_buf sigbus_jmp;
@@ -1249,7 +1379,13 @@ int main(int argc, char *argv[])
 		dvm_kvm_param_write("dvm_dsm_hold_us", hold);
 		ksft_finished();
 	}
-	ksft_set_plan(20 + NR_RDMA_TESTS);
+	/* guest-pt ROUNDS: guest page tables alone (the shadow stage). */
+	if (argc > 2 && !strcmp(argv[1], "guest-pt")) {
+		ksft_set_plan(1);
+		test_guest_pt(strtoull(argv[2], NULL, 0));
+		ksft_finished();
+	}
+	ksft_set_plan(21 + NR_RDMA_TESTS);
 
 	test_abi();
 	test_size_mismatch();
@@ -1271,6 +1407,7 @@ int main(int argc, char *argv[])
 	test_killed_waiter();
 	test_pin_abortable();
 	test_alias_and_move();
+	test_guest_pt(100);
 	test_over_rdma(getenv("DVM_RDMA_ADDR"));
 	ksft_finished();
 }

@@ -628,6 +628,32 @@ static inline void dvm_run_done(struct kvm_vcpu *vcpu, const char *what)
 		   what, vcpu->id, (unsigned long)cmd);
 }
 
+/*
+ * Whether KVM uses two-dimensional paging (AMD's NPT, Intel's EPT) rather
+ * than shadow page tables: kvm_amd.npt or kvm_intel.ept.
+ */
+static inline bool dvm_npt_enabled(void)
+{
+	static const char * const files[] = {
+		"/sys/module/kvm_amd/parameters/npt",
+		"/sys/module/kvm_intel/parameters/ept",
+	};
+	char c = 0;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		FILE *f = fopen(files[i], "r");
+
+		if (!f)
+			continue;
+		DVM_ASSERT(fread(&c, 1, 1, f) == 1, "read %s", files[i]);
+		fclose(f);
+		return c == 'Y' || c == '1';
+	}
+	DVM_ASSERT(0, "neither kvm_amd nor kvm_intel is loaded");
+	return false;
+}
+
 /* The kvm module's parameter @name, an unsigned number. */
 static inline unsigned int dvm_kvm_param_read(const char *name)
 {

@@ -56,6 +56,7 @@ struct kvm_dvm_vm_stat {
 	u64 dsm_fault_count;
 	u64 dsm_handed_over;
 	u64 dsm_holds;
+	u64 dsm_shadow_zaps;
 	u64 late_replies;
 	/* distributed irqchip */
 	u64 irq_sent[KVM_DVM_STAT_IRQ_MODES];
@@ -164,6 +165,7 @@ struct kvm_dvm_vm_stat {
 	KVM_DVM_STATS_COUNT(dsm_fault_count),				\
 	KVM_DVM_STATS_COUNT(dsm_handed_over),				\
 	KVM_DVM_STATS_COUNT(dsm_holds),					\
+	KVM_DVM_STATS_COUNT(dsm_shadow_zaps),				\
 	KVM_DVM_STATS_COUNT(late_replies),				\
 	KVM_DVM_STATS_DESC(irq_sent, KVM_STATS_TYPE_CUMULATIVE,		\
 			   KVM_STATS_UNIT_NONE, 0, KVM_DVM_STAT_IRQ_MODES),\
@@ -226,6 +228,8 @@ int kvm_dvm_vcpu_run(struct kvm_vcpu *vcpu);
 bool kvm_dvm_io_bus_bypass(struct kvm_vcpu *vcpu);
 bool kvm_dvm_vcpu_remote(struct kvm_vcpu *vcpu);
 bool kvm_dvm_sync_faults(struct kvm *kvm);
+bool kvm_dvm_remote_writes(struct kvm *kvm);
+void kvm_dvm_shadows_zapped(struct kvm *kvm, u64 nr);
 int kvm_dvm_set_memory_region(struct kvm *kvm,
 			      const struct kvm_userspace_memory_region *mem);
 
@@ -288,6 +292,15 @@ static inline bool kvm_dvm_vcpu_remote(struct kvm_vcpu *vcpu)
 static inline bool kvm_dvm_sync_faults(struct kvm *kvm)
 {
 	return false;
+}
+
+static inline bool kvm_dvm_remote_writes(struct kvm *kvm)
+{
+	return false;
+}
+
+static inline void kvm_dvm_shadows_zapped(struct kvm *kvm, u64 nr)
+{
 }
 
 #endif /* CONFIG_KVM_DVM */

@@ -298,6 +298,13 @@ static int dvm_dsm_unmap_unpinned(struct dvm_dsm *dsm, struct folio *folio,
 		unmap_mapping_range(mapping, (loff_t)page << PAGE_SHIFT,
 				    PAGE_SIZE, 0);
 	} while (folio_maybe_dma_pinned(folio));
+	/*
+	 * Once more, with no mapping left: KVM may have built a shadow page
+	 * from the copy, read through the mapping between the MMU
+	 * notifier's kvm_unmap_gfn_range() and the unmap. This drops it;
+	 * none can be built now (kvm_dvm_remote_writes()).
+	 */
+	unmap_mapping_range(mapping, (loff_t)page << PAGE_SHIFT, PAGE_SIZE, 0);
 	return 0;
 }
 
@@ -1163,6 +1170,34 @@ static vm_fault_t dvm_dsm_page_mkwrite(struct vm_fault *vmf)
 bool kvm_dvm_sync_faults(struct kvm *kvm)
 {
 	return READ_ONCE(kvm->dvm);
+}
+
+/**
+ * kvm_dvm_remote_writes - whether other nodes write @kvm's memory
+ * @kvm: the VM
+ *
+ * KVM's shadow paging write-protects the guest page tables it shadows
+ * and trusts a shadow page until a write here traps. Another node's
+ * write never traps here: when a page goes from this node (the MMU
+ * notifiers' kvm_unmap_gfn_range()), the shadow pages built from it go
+ * too, and are built again from the next copy.
+ *
+ * Return: true for a VM that uses DVM.
+ */
+bool kvm_dvm_remote_writes(struct kvm *kvm)
+{
+	return READ_ONCE(kvm->dvm);
+}
+
+/**
+ * kvm_dvm_shadows_zapped - count shadow pages dropped with their page
+ * @kvm: the VM
+ * @nr: how many, under kvm->mmu_lock
+ */
+void kvm_dvm_shadows_zapped(struct kvm *kvm, u64 nr)
+{
+	if (nr)
+		dvm_stat_add(&kvm->stat.generic.dvm.dsm_shadow_zaps, nr);
 }
 
 static const struct vm_operations_struct dvm_dsm_vm_ops = {
